@@ -1,0 +1,5 @@
+import sys
+
+from pgrl.cli import main
+
+sys.exit(main())

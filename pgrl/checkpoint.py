@@ -1,0 +1,102 @@
+"""Checkpoints: written atomically, read back as tensors and plain data only.
+
+A checkpoint is one ``checkpoint.pt`` in the run directory: a dict of state_dicts (network,
+optimizers), observation-normalisation statistics, counters and RNG states. ``torch.load`` runs with
+``weights_only=True``, so a file that hides a pickled object is refused, never executed. The run's
+config (hyperparameters, spaces) sits beside it in config.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from pgrl.errors import PgrlError
+
+CHECKPOINT_FILE = "checkpoint.pt"
+CONFIG_FILE = "config.json"
+FORMAT = "pgrl-checkpoint"
+VERSION = 1
+
+
+def save_checkpoint(run_dir: str | os.PathLike[str], state: dict[str, Any]) -> Path:
+    """Write ``state`` to run_dir/checkpoint.pt via a temp file, fsync and rename: a crash at any
+    moment leaves either the previous checkpoint or the new one, never a torn file."""
+    path = Path(run_dir) / CHECKPOINT_FILE
+    tmp = path.with_name(path.name + ".tmp")
+    payload = {"format": FORMAT, "version": VERSION, **state}
+    with open(tmp, "wb") as f:
+        torch.save(payload, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return path
+
+
+def load_checkpoint(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read run_dir/checkpoint.pt with ``weights_only=True``; refuse missing, corrupt or foreign files."""
+    path = Path(run_dir)
+    if path.is_dir():
+        path = path / CHECKPOINT_FILE
+    if not path.exists():
+        raise PgrlError(f"no checkpoint at {str(path)!r}; pass the directory of a pgrl run")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise PgrlError(
+            f"refused to load {str(path)!r}: it holds objects other than tensors and plain data "
+            "(pgrl never unpickles code)"
+        ) from e
+    except Exception as e:  # a truncated or garbled file surfaces as assorted errors from torch
+        raise PgrlError(f"corrupt checkpoint {str(path)!r}: {type(e).__name__}") from e
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise PgrlError(f"{str(path)!r} is not a pgrl checkpoint")
+    if state.get("version") != VERSION:
+        raise PgrlError(f"{str(path)!r} has checkpoint version {state.get('version')}, this pgrl reads {VERSION}")
+    return state
+
+
+def load_config(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.exists():
+        raise PgrlError(f"no {CONFIG_FILE} in {str(run_dir)!r}; pass the directory of a pgrl run")
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise PgrlError(f"corrupt {CONFIG_FILE} in {str(run_dir)!r}: {e}") from e
+    if not isinstance(config, dict) or "algo" not in config:
+        raise PgrlError(f"{str(path)!r} is not a pgrl run config")
+    return config
+
+
+def space_to_json(space: gym.Space) -> dict[str, Any]:
+    """Describe a Discrete or Box space in plain JSON (so loading an agent needs no env)."""
+    if isinstance(space, gym.spaces.Discrete):
+        return {"type": "Discrete", "n": int(space.n), "start": int(space.start)}
+    if isinstance(space, gym.spaces.Box):
+        return {
+            "type": "Box",
+            "shape": list(space.shape),
+            "dtype": str(space.dtype),
+            "low": space.low.tolist(),
+            "high": space.high.tolist(),
+        }
+    raise PgrlError(f"unsupported space {space}")
+
+
+def space_from_json(d: dict[str, Any]) -> gym.Space:
+    if d.get("type") == "Discrete":
+        return gym.spaces.Discrete(int(d["n"]), start=int(d.get("start", 0)))
+    if d.get("type") == "Box":
+        dtype = np.dtype(d["dtype"])
+        low = np.asarray(d["low"], dtype=dtype).reshape(d["shape"])
+        high = np.asarray(d["high"], dtype=dtype).reshape(d["shape"])
+        return gym.spaces.Box(low=low, high=high, dtype=dtype)  # type: ignore[arg-type]
+    raise PgrlError(f"unknown space description {d!r} in config.json")

@@ -1,0 +1,48 @@
+"""The ``pgrl`` command. Each subcommand lives in its own module with ``add_parser`` and ``run``.
+
+Bad input (:class:`pgrl.PgrlError`) prints one line and exits with status 2; ``--debug`` shows the
+traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+
+from pgrl.cli import algos_cmd, eval_cmd, train_cmd
+from pgrl.errors import PgrlError
+
+COMMANDS: list[ModuleType] = [train_cmd, eval_cmd, algos_cmd]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pgrl", description="Policy-gradient reinforcement learning.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in COMMANDS:
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        return int(args.run(args) or 0)
+    except PgrlError as e:
+        if debug:
+            raise
+        print(f"pgrl: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("pgrl: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # an unexpected failure still gets one line, with the way to see more
+        if debug:
+            raise
+        print(f"pgrl: internal error: {type(e).__name__}: {e} (rerun with --debug for the traceback)", file=sys.stderr)
+        return 1

@@ -1,0 +1,24 @@
+"""``pgrl algos``: the algorithms, one line each, with their default hyperparameters and env presets."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from pgrl.algos.registry import ALGORITHMS
+from pgrl.hyperparams import DEFAULTS, PRESETS
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("algos", help="list the algorithms and their defaults")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    for name, info in ALGORITHMS.items():
+        print(f"{name:10s} {info.summary}")
+        defaults = ", ".join(f"{k}={v}" for k, v in DEFAULTS.get(name, {}).items())
+        print(f"{'':10s} defaults: {defaults}")
+        for env_id, preset in PRESETS.get(name, {}).items():
+            print(f"{'':10s} {env_id}: " + ", ".join(f"{k}={v}" for k, v in preset.items()))
+    return 0

@@ -1,0 +1,115 @@
+"""N seeded copies of a gymnasium env as one vector env.
+
+pgrl runs gymnasium's vector envs in SAME_STEP autoreset mode: the step that ends an episode returns
+the first observation of the next one, and the true final observation arrives in
+``info["final_obs"]``. So every transition in a rollout is real (none crosses a reset), and a
+time-limit truncation can bootstrap from V(final observation).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from typing import Any, Literal
+
+import gymnasium as gym
+from gymnasium.vector import AutoresetMode
+
+from pgrl.errors import PgrlError
+
+EnvSpec = str | Callable[[], gym.Env]
+"""An env id registered with gymnasium ("CartPole-v1") or a factory returning a new env (Spinning Up's env_fn)."""
+
+
+def _unknown_env_message(env_id: str) -> str:
+    known = list(gym.registry.keys())
+    close = difflib.get_close_matches(env_id, known, n=3, cutoff=0.6)
+    hint = f"; did you mean {', '.join(close)}?" if close else "; see gymnasium.pprint_registry() for the ids"
+    return f"unknown environment id {env_id!r}{hint}"
+
+
+def make_env_fn(env: EnvSpec, max_ep_len: int | None = None, **make_kwargs: Any) -> Callable[[], gym.Env]:
+    """A factory for one env, with an optional extra time limit (Spinning Up's ``max_ep_len``)."""
+    if isinstance(env, str):
+        if env not in gym.registry:
+            raise PgrlError(_unknown_env_message(env))
+
+        def base() -> gym.Env:
+            return gym.make(env, **make_kwargs)
+    elif callable(env):
+        base = env
+    else:
+        raise PgrlError(f"env must be a gymnasium id or a function returning an env, got {type(env).__name__}")
+
+    if max_ep_len is None:
+        return base
+
+    def limited() -> gym.Env:
+        return gym.wrappers.TimeLimit(base(), max_episode_steps=max_ep_len)
+
+    return limited
+
+
+def check_spaces(observation_space: gym.Space, action_space: gym.Space) -> None:
+    """Refuse spaces that pgrl's policies cannot handle, naming the space."""
+    if not isinstance(observation_space, gym.spaces.Box):
+        raise PgrlError(
+            f"unsupported observation space {observation_space}: pgrl needs a Box observation space "
+            "(wrap the env, e.g. with gymnasium.wrappers.FlattenObservation)"
+        )
+    if not isinstance(action_space, gym.spaces.Discrete | gym.spaces.Box):
+        raise PgrlError(f"unsupported action space {action_space}: pgrl supports Discrete and Box actions")
+    if isinstance(action_space, gym.spaces.Box) and len(action_space.shape) != 1:
+        raise PgrlError(f"unsupported action space {action_space}: Box actions must be 1-D")
+
+
+def make_vec_env(
+    env: EnvSpec,
+    num_envs: int,
+    seed: int | None = None,
+    vectorization: Literal["sync", "async"] = "sync",
+    max_ep_len: int | None = None,
+) -> gym.vector.VectorEnv:
+    """``num_envs`` copies of ``env`` as a gymnasium vector env, reset with seeds seed, seed+1, ...
+
+    Args:
+        env: env id or factory.
+        num_envs: number of copies (>= 1).
+        seed: seeds the action space (random actions); reset with ``reset(seed=seed)`` to seed copy i
+            with seed + i.
+        vectorization: "sync" steps the copies in this process (fast for cheap envs); "async" runs
+            each copy in a subprocess (worth it when one env step costs much more than the IPC).
+        max_ep_len: optional extra time limit per episode (a truncation).
+
+    The env is not reset yet: call ``envs.reset(seed=seed)`` (the rollout collector does).
+    """
+    if num_envs < 1:
+        raise PgrlError(f"num_envs must be >= 1, got {num_envs}")
+    fn = make_env_fn(env, max_ep_len)
+    try:
+        probe = fn()
+    except gym.error.Error as e:  # e.g. a missing optional dependency or a deprecated version
+        raise PgrlError(f"could not make environment {env!r}: {e}") from e
+    check_spaces(probe.observation_space, probe.action_space)
+    probe.close()
+    if vectorization == "sync":
+        vec: gym.vector.VectorEnv = gym.vector.SyncVectorEnv([fn] * num_envs, autoreset_mode=AutoresetMode.SAME_STEP)
+    elif vectorization == "async":
+        vec = gym.vector.AsyncVectorEnv([fn] * num_envs, autoreset_mode=AutoresetMode.SAME_STEP)
+    else:
+        raise PgrlError(f"vectorization must be 'sync' or 'async', got {vectorization!r}")
+    if seed is not None:
+        vec.action_space.seed(seed)
+    return vec
+
+
+def env_name(env: EnvSpec) -> str:
+    """A readable name for logs: the id, or the id of the env that the factory makes."""
+    if isinstance(env, str):
+        return env
+    probe = env()
+    try:
+        spec = probe.spec
+        return spec.id if spec is not None else type(probe.unwrapped).__name__
+    finally:
+        probe.close()

@@ -1,0 +1,50 @@
+"""Loading a trained agent from its run directory (config.json + checkpoint.pt), without the env."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from torch import nn
+
+from pgrl.agent import Agent
+from pgrl.checkpoint import load_checkpoint, load_config, space_from_json
+from pgrl.errors import PgrlError
+from pgrl.networks import MLPActorCritic
+from pgrl.normalize import RunningMeanStd
+from pgrl.training import class_path
+
+
+def load(run_dir: str | os.PathLike[str], actor_critic: Callable[..., nn.Module] | None = None) -> Agent:
+    """The agent saved in ``run_dir``, ready for ``agent.act(obs, deterministic=True)``.
+
+    Args:
+        run_dir: a directory written by a pgrl algorithm (holds config.json and checkpoint.pt).
+        actor_critic: the network class, needed only when the run used a custom one (pgrl never
+            imports code named in a file it loads).
+    """
+    config = load_config(run_dir)
+    state = load_checkpoint(run_dir)
+    obs_space = space_from_json(config["observation_space"])
+    act_space = space_from_json(config["action_space"])
+    saved_class = config.get("actor_critic", class_path(MLPActorCritic))
+    if actor_critic is None:
+        if saved_class != class_path(MLPActorCritic):
+            raise PgrlError(
+                f"this run used the custom actor-critic {saved_class}; pass it as load(run_dir, actor_critic=...)"
+            )
+        actor_critic = MLPActorCritic
+    ac_kwargs: dict[str, Any] = dict(config.get("ac_kwargs", {}))
+    ac = actor_critic(obs_space, act_space, **ac_kwargs)
+    try:
+        ac.load_state_dict(state["ac"])
+    except (RuntimeError, KeyError) as e:
+        raise PgrlError(f"the checkpoint in {str(run_dir)!r} does not fit its network: {str(e).splitlines()[0]}") from e
+    ac.eval()
+    obs_rms = None
+    if state.get("obs_rms") is not None:
+        obs_rms = RunningMeanStd((int(np.prod(obs_space.shape or ())),))
+        obs_rms.load_state_dict(state["obs_rms"])
+    return Agent(ac, obs_space, act_space, obs_rms, config)
