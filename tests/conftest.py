@@ -1,0 +1,65 @@
+"""Shared test setup: import path, one torch thread per worker, hypothesis budget, tiny envs.
+
+The tiny envs live here (not in a helper module) so that every test file can use them through
+fixtures without importing conftest.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, settings
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:  # the tests run from a checkout without installing pgrl
+    sys.path.insert(0, str(REPO_ROOT))
+
+# Two CPU cores and pytest-xdist workers: one intra-op thread per worker avoids oversubscription.
+torch.set_num_threads(1)
+
+settings.register_profile(
+    "pgrl", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+settings.load_profile("pgrl")
+
+
+class CountingEnv(gym.Env):
+    """obs = [number of steps taken in this episode]; reward = that number after the step.
+
+    The episode terminates after ``episode_len`` steps, or, when ``random_len`` is set, after a length
+    drawn from the env's seeded RNG in [2, 6] at every reset (so the N copies of a vector env end
+    their episodes at different times). Wrap in a TimeLimit to get truncations.
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
+
+    def __init__(self, episode_len: int | None = 3, random_len: bool = False) -> None:
+        self.observation_space = gym.spaces.Box(low=0.0, high=np.inf, shape=(1,), dtype=np.float32)
+        self.action_space = gym.spaces.Discrete(2)
+        self.fixed_len = episode_len
+        self.random_len = random_len
+        self.t = 0
+        self.len: int | None = episode_len
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+        super().reset(seed=seed)
+        self.t = 0
+        self.len = int(self.np_random.integers(2, 7)) if self.random_len else self.fixed_len
+        return np.array([0.0], dtype=np.float32), {}
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
+        self.t += 1
+        terminated = self.len is not None and self.t >= self.len
+        return np.array([float(self.t)], dtype=np.float32), float(self.t), terminated, False, {}
+
+
+@pytest.fixture
+def counting_env() -> type[CountingEnv]:
+    """The CountingEnv class (a fixture so that test files need not import conftest)."""
+    return CountingEnv
