@@ -24,11 +24,17 @@ def discount_cumsum(x: Array, discount: float) -> Array:
         discount: the factor per step, usually gamma (or gamma * lambda for GAE).
 
     Returns:
-        shape (T,), same kind (numpy/torch) and dtype as ``x``. For rewards this is the return-to-go.
+        shape (T,), same kind (numpy/torch) and dtype as ``x`` (integer input becomes float). For
+        rewards this is the return-to-go.
     """
     if x.ndim != 1:
         raise ValueError(f"discount_cumsum expects a 1-D sequence, got shape {tuple(x.shape)}")
-    out = x.clone() if isinstance(x, torch.Tensor) else np.array(x, copy=True)
+    if isinstance(x, torch.Tensor):
+        # Integer (or bool) input is promoted to float: summing discounted values in place in an
+        # integer array would round down at every step.
+        out = x.clone() if x.is_floating_point() else x.to(torch.get_default_dtype())
+    else:
+        out = np.array(x, dtype=np.result_type(x.dtype, np.float32), copy=True)
     for t in range(len(out) - 2, -1, -1):
         out[t] = out[t] + discount * out[t + 1]
     return out
@@ -78,3 +84,48 @@ def gae(
     for t in range(len(advantages) - 2, -1, -1):
         advantages[t] = advantages[t] + gamma * lam * not_done[t] * advantages[t + 1]
     return advantages, advantages + values  # type: ignore[return-value]
+
+
+def returns_to_go(rewards: Array, terminated: Array, truncated: Array, gamma: float) -> tuple[Array, Array]:
+    """Monte-Carlo discounted returns-to-go over N parallel env segments, and which of them are complete.
+
+    All inputs are time-major, shape (T, N). Per env, walking backwards:
+
+        G_t = r_t + gamma * (1 - (terminated_t or truncated_t)) * G_{t+1},   G_T = 0
+
+    so each return sums the rewards of its own episode only. A return is *complete* when its episode
+    ended (terminated or truncated) within the segment: it depends only on the future, so it is exact
+    even for an episode that began in an earlier segment. The steps after an env's last episode end
+    belong to an episode still running when collection stopped; their sums lack the rest of the
+    episode and must be left out of a Monte-Carlo loss (the mask is False there). A time-limit
+    truncation ends the sum like a termination: a Monte-Carlo return has no value to bootstrap with.
+
+    Args:
+        rewards: float array (T, N).
+        terminated, truncated: bool (or 0/1) arrays (T, N).
+        gamma: discount in [0, 1].
+
+    Returns:
+        (returns, complete): returns (T, N) of the same kind and dtype as ``rewards``; complete (T, N)
+        boolean of the same kind (numpy bool array or torch bool tensor).
+    """
+    not_done = (1 - _as_float(terminated, rewards)) * (1 - _as_float(truncated, rewards))
+    returns = rewards.clone() if isinstance(rewards, torch.Tensor) else np.array(rewards, copy=True)
+    complete = not_done == 0  # an episode ends at this step
+    for t in range(len(returns) - 2, -1, -1):
+        returns[t] = returns[t] + gamma * not_done[t] * returns[t + 1]
+        complete[t] = complete[t] | complete[t + 1]  # an episode ends at or after t, before the segment's end
+    return returns, complete  # type: ignore[return-value]
+
+
+def standardize(x: Array, eps: float = 1e-8) -> Array:
+    """(x - mean(x)) / (std(x) + eps) over all elements (population std); a single element is only centred.
+
+    Used to normalise policy-gradient weights (returns-to-go or advantages) within a batch, which
+    keeps the step size independent of the scale of the rewards.
+    """
+    n = x.numel() if isinstance(x, torch.Tensor) else x.size
+    if n < 2:
+        return x - x.mean() if n else x  # nothing to scale by
+    std = x.std(unbiased=False) if isinstance(x, torch.Tensor) else x.std()
+    return (x - x.mean()) / (std + eps)  # type: ignore[return-value]

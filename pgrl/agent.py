@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -42,6 +43,8 @@ class Agent:
         self.action_space = action_space
         self.obs_rms = obs_rms
         self.config = config or {}
+        self.run_dir: Path | None = None
+        """The run directory the agent was trained in or loaded from (None for an agent built by hand)."""
         self._obs_shape = tuple(observation_space.shape or ())
         self._discrete = isinstance(action_space, gym.spaces.Discrete)
         if isinstance(action_space, gym.spaces.Box):

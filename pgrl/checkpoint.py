@@ -8,6 +8,7 @@ config (hyperparameters, spaces) sits beside it in config.json.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pickle
@@ -18,7 +19,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from pgrl.errors import PgrlError
+from pgrl.errors import PgrlError, write_error
 
 CHECKPOINT_FILE = "checkpoint.pt"
 CONFIG_FILE = "config.json"
@@ -28,16 +29,38 @@ VERSION = 1
 
 def save_checkpoint(run_dir: str | os.PathLike[str], state: dict[str, Any]) -> Path:
     """Write ``state`` to run_dir/checkpoint.pt via a temp file, fsync and rename: a crash at any
-    moment leaves either the previous checkpoint or the new one, never a torn file."""
+    moment leaves either the previous checkpoint or the new one, never a torn file. A failed write
+    (e.g. a full disk) raises :class:`PgrlError` and leaves the previous checkpoint in place."""
     path = Path(run_dir) / CHECKPOINT_FILE
     tmp = path.with_name(path.name + ".tmp")
     payload = {"format": FORMAT, "version": VERSION, **state}
-    with open(tmp, "wb") as f:
-        torch.save(payload, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        kept = "the previous checkpoint is intact" if path.exists() else "no checkpoint was written"
+        raise write_error(e, path, kept) from e
+    fsync_dir(path.parent)
     return path
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make a rename in ``directory`` durable (best effort: not every platform can open a directory)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def load_checkpoint(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
@@ -50,12 +73,16 @@ def load_checkpoint(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
+        if "global" not in str(e).lower():  # not a class or function reference: garbage, or opcodes torch refuses
+            raise PgrlError(f"corrupt checkpoint {str(path)!r}: not a file of tensors and plain data") from e
         raise PgrlError(
             f"refused to load {str(path)!r}: it holds objects other than tensors and plain data "
             "(pgrl never unpickles code)"
         ) from e
+    except OSError as e:
+        raise PgrlError(f"cannot read {str(path)!r}: {e.strerror or e}") from e
     except Exception as e:  # a truncated or garbled file surfaces as assorted errors from torch
-        raise PgrlError(f"corrupt checkpoint {str(path)!r}: {type(e).__name__}") from e
+        raise PgrlError(f"corrupt checkpoint {str(path)!r}: not a readable torch file ({type(e).__name__})") from e
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise PgrlError(f"{str(path)!r} is not a pgrl checkpoint")
     if state.get("version") != VERSION:
@@ -69,6 +96,8 @@ def load_config(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
         raise PgrlError(f"no {CONFIG_FILE} in {str(run_dir)!r}; pass the directory of a pgrl run")
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise PgrlError(f"cannot read {str(path)!r}: {e.strerror or e}") from e
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise PgrlError(f"corrupt {CONFIG_FILE} in {str(run_dir)!r}: {e}") from e
     if not isinstance(config, dict) or "algo" not in config:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -47,4 +48,6 @@ def load(run_dir: str | os.PathLike[str], actor_critic: Callable[..., nn.Module]
     if state.get("obs_rms") is not None:
         obs_rms = RunningMeanStd((int(np.prod(obs_space.shape or ())),))
         obs_rms.load_state_dict(state["obs_rms"])
-    return Agent(ac, obs_space, act_space, obs_rms, config)
+    agent = Agent(ac, obs_space, act_space, obs_rms, config)
+    agent.run_dir = Path(run_dir)
+    return agent

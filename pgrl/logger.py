@@ -6,6 +6,7 @@ that read Spinning Up runs read pgrl runs and the other way round.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -17,7 +18,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from pgrl.errors import PgrlError
+from pgrl.errors import PgrlError, write_error
 
 
 def episode_stats(returns: Sequence[float], lengths: Sequence[int]) -> dict[str, float]:
@@ -62,7 +63,13 @@ class EpochLogger:
         stream: where the table goes (stdout by default).
     """
 
-    def __init__(self, output_dir: str | os.PathLike[str], verbose: bool = True, stream: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        output_dir: str | os.PathLike[str],
+        verbose: bool = True,
+        stream: TextIO | None = None,
+        tensorboard: bool = False,
+    ) -> None:
         self.output_dir = Path(output_dir)
         try:
             self.output_dir.mkdir(parents=True, exist_ok=True)
@@ -75,7 +82,9 @@ class EpochLogger:
         self.verbose = verbose
         self.stream = stream if stream is not None else sys.stdout
         self.columns: list[str] | None = None
+        self._text: str | None = None  # progress.txt as written so far (rewritten whole, atomically)
         self._live = verbose and hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
+        self._tb: Any = open_tensorboard(self.output_dir) if tensorboard else None
 
     def save_config(self, config: dict[str, Any]) -> None:
         """Write config.json (atomically: a crash leaves the old file or the new one, never half)."""
@@ -94,28 +103,103 @@ class EpochLogger:
             sys.stderr.flush()
 
     def log_epoch(self, row: dict[str, Any]) -> None:
-        """Append a row to progress.txt (header on first write) and print it."""
+        """Add a row to progress.txt (header on first write) and print it."""
         if self.columns is None:
             self.columns = list(row)
-            new_file = not self.progress_path.exists() or self.progress_path.stat().st_size == 0
-            if new_file:
+            if not self._read_progress():
                 self._append("\t".join(self.columns) + "\n")
         missing = [c for c in self.columns if c not in row]
         if missing:
             raise ValueError(f"epoch row lacks columns {missing}")
         self._append("\t".join(_fmt(row[c]) for c in self.columns) + "\n")
+        if self._tb is not None:
+            write_scalars(self._tb, row)
         if self.verbose:
             if self._live:
                 sys.stderr.write("\r\033[K")
             self.stream.write(format_table(row))
             self.stream.flush()
 
+    def resume(self, epoch: int) -> list[dict[str, Any]]:
+        """Continue progress.txt after ``epoch`` (the checkpoint's): rows beyond it (logged before a
+        crash, after the last checkpoint) are dropped, so no epoch appears twice. Returns the kept rows."""
+        text = self._read_progress()
+        lines = text.split("\n")[:-1]  # whole lines only
+        if not lines:
+            self._text = ""
+            return []
+        self.columns = lines[0].split("\t")
+        kept, rows = [lines[0]], []
+        for line in lines[1:]:
+            fields = line.split("\t")
+            if len(fields) != len(self.columns):
+                break
+            row = {c: _parse(v) for c, v in zip(self.columns, fields, strict=True)}
+            if not isinstance(row.get("Epoch"), int) or row["Epoch"] > epoch:
+                break
+            kept.append(line)
+            rows.append(row)
+        new_text = "\n".join(kept) + "\n"
+        self._text = text
+        if new_text != text:
+            self._text = ""
+            self._append(new_text)
+        return rows
+
+    def close(self) -> None:
+        """Flush and close the TensorBoard writer (when there is one)."""
+        if self._tb is not None:
+            self._tb.close()
+            self._tb = None
+
+    def _read_progress(self) -> str:
+        if self._text is None:
+            try:
+                self._text = self.progress_path.read_text(encoding="utf-8")
+            except FileNotFoundError:
+                self._text = ""
+            except (OSError, UnicodeDecodeError) as e:
+                raise PgrlError(f"cannot read {str(self.progress_path)!r}: {e}") from e
+        return self._text
+
     def _append(self, text: str) -> None:
-        # One write of whole lines, flushed and synced, so a killed process leaves whole rows behind.
-        with open(self.progress_path, "a", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
+        # The whole file is rewritten through a temporary file and a rename, so a process killed at any
+        # moment leaves the previous rows or the new ones, never a torn row.
+        self._text = self._read_progress() + text
+        atomic_write_text(self.progress_path, self._text)
+
+
+def _parse(field: str) -> Any:
+    """A progress.txt field back as an int or float (strings stay strings)."""
+    try:
+        return int(field)
+    except ValueError:
+        pass
+    try:
+        return float(field)
+    except ValueError:
+        return field
+
+
+def open_tensorboard(log_dir: Path) -> Any:
+    """A TensorBoard SummaryWriter writing event files into ``log_dir`` (needs the tensorboard package)."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError as e:
+        raise PgrlError('TensorBoard logging needs the tensorboard package: pip install "pgrl[tensorboard]"') from e
+    return SummaryWriter(log_dir=str(log_dir))
+
+
+def write_scalars(writer: Any, row: dict[str, Any]) -> None:
+    """Every numeric column of an epoch row as a scalar at step TotalEnvInteracts (Epoch when absent);
+    NaN values (no episode finished, no evaluation this epoch) are skipped. Flushed every epoch."""
+    step = int(row.get("TotalEnvInteracts", row.get("Epoch", 0)))
+    for key, value in row.items():
+        if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+            continue
+        if math.isfinite(float(value)):
+            writer.add_scalar(key, float(value), global_step=step)
+    writer.flush()
 
 
 def format_table(row: dict[str, Any]) -> str:
@@ -127,20 +211,27 @@ def format_table(row: dict[str, Any]) -> str:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write a text file via a temporary file and rename, so readers never see half of it."""
+    """Write a text file via a temporary file and rename, so readers never see half of it.
+
+    A failed write (e.g. a full disk) raises :class:`PgrlError` and leaves the previous file in place."""
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise write_error(e, path, "the previous version is intact" if path.exists() else "") from e
 
 
 class Stopwatch:
-    """Seconds since creation, for the Time column."""
+    """Seconds since creation (plus ``offset``, the time of a resumed run so far), for the Time column."""
 
-    def __init__(self) -> None:
-        self.start = time.perf_counter()
+    def __init__(self, offset: float = 0.0) -> None:
+        self.start = time.perf_counter() - offset
 
     def __call__(self) -> float:
         return time.perf_counter() - self.start

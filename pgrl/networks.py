@@ -218,3 +218,47 @@ def entropy_of(dist: Distribution) -> torch.Tensor:
     """Per-sample entropy (B,), summing over action dimensions for factorised Gaussians."""
     ent = dist.entropy()
     return ent.sum(-1) if ent.dim() > 1 else ent
+
+
+def mode_net(actor: nn.Module) -> nn.Sequential:
+    """The part of an MLP actor whose output decides its deterministic action: the logits of a
+    categorical actor (action = argmax) or the mean of a Gaussian one (action = the mean)."""
+    if isinstance(actor, MLPCategoricalActor):
+        return actor.logits_net
+    if isinstance(actor, MLPGaussianActor):
+        return actor.mu_net
+    raise PgrlError(f"expected an MLPCategoricalActor or MLPGaussianActor, got {type(actor).__name__}")
+
+
+def batched_forward(net: nn.Sequential, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Run P copies of an MLP at once, copy p with its own parameters on its own input.
+
+    Each ``nn.Linear`` of ``net`` becomes one batched matrix product over the P weight matrices
+    (einsum "poi,pi->po"); the other layers (activations) apply elementwise. This is how ARS
+    evaluates all its perturbed policies in one forward pass per env step.
+
+    Args:
+        net: a ``nn.Sequential`` of Linear layers and elementwise activations (as :func:`mlp` builds).
+        params: (P, D) flat parameter vectors, each laid out like
+            ``torch.nn.utils.parameters_to_vector(net.parameters())``.
+        x: (P, in_features) one input row per copy.
+
+    Returns:
+        (P, out_features): row p equals ``net(x[p])`` with ``net``'s parameters set to ``params[p]``.
+    """
+    P, offset = params.shape[0], 0
+    h = x
+    for layer in net:
+        if isinstance(layer, nn.Linear):
+            n_out, n_in = layer.weight.shape
+            weight = params[:, offset : offset + n_out * n_in].reshape(P, n_out, n_in)
+            offset += n_out * n_in
+            h = torch.einsum("poi,pi->po", weight, h)
+            if layer.bias is not None:
+                h = h + params[:, offset : offset + n_out]
+                offset += n_out
+        else:
+            h = layer(h)
+    if offset != params.shape[1]:
+        raise ValueError(f"params hold {params.shape[1]} values per copy, the network has {offset}")
+    return h

@@ -7,13 +7,17 @@ an episode was truncated, to evaluate V(true final observation) for the bootstra
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch
 
 from pgrl.agent import Agent
+from pgrl.errors import PgrlError
+from pgrl.snapshot import decode, encode, set_vector_env_state, vector_env_state
 
 
 @dataclass
@@ -57,6 +61,7 @@ class Collector:
         self.T = steps_per_env
         self.N = envs.num_envs
         self.obs, _ = envs.reset(seed=seed)
+        check_finite(self.obs, "observation", "reset()")
         self.ep_return = np.zeros(self.N, dtype=np.float64)
         self.ep_length = np.zeros(self.N, dtype=np.int64)
         obs_dim = int(np.prod(envs.single_observation_space.shape or ()))
@@ -64,7 +69,16 @@ class Collector:
         discrete = isinstance(act_space, gym.spaces.Discrete)
         act_shape = () if discrete else tuple(act_space.shape or ())
         T, N = self.T, self.N
-        self._buffers = Rollout(
+        try:
+            self._buffers = self._allocate(T, N, obs_dim, act_shape, discrete)
+        except MemoryError as e:
+            raise PgrlError(
+                f"cannot allocate the rollout buffers for {T} steps x {N} envs ({e}); lower steps_per_epoch or num_envs"
+            ) from e
+
+    @staticmethod
+    def _allocate(T: int, N: int, obs_dim: int, act_shape: tuple[int, ...], discrete: bool) -> Rollout:
+        return Rollout(
             obs=np.zeros((T, N, obs_dim), dtype=np.float32),
             actions=np.zeros((T, N, *act_shape), dtype=np.int64 if discrete else np.float32),
             logp=np.zeros((T, N), dtype=np.float32),
@@ -90,6 +104,9 @@ class Collector:
             buf.values[t] = v
             buf.logp[t] = logp
             self.obs, r, term, trunc, info = envs.step(agent.to_env_action(a))
+            if not (np.isfinite(self.obs).all() and np.isfinite(r).all()):
+                check_finite(self.obs, "observation", "step()")
+                check_finite(r, "reward", "step()")
             buf.rewards[t] = r
             buf.terminated[t] = term
             buf.truncated[t] = trunc
@@ -102,6 +119,7 @@ class Collector:
                 cut = trunc & ~term
                 if cut.any():
                     final = np.stack(info["final_obs"][cut])
+                    check_finite(final, "final observation", "step()", np.flatnonzero(cut))
                     buf.next_values[t, cut] = agent.value(final)
                 ep_returns.extend(self.ep_return[done].tolist())
                 ep_lengths.extend(self.ep_length[done].tolist())
@@ -116,7 +134,99 @@ class Collector:
         buf.episode_lengths = ep_lengths
         return buf
 
+    def state_dict(self) -> dict[str, Any]:
+        """The current observations, episode tallies and, where they allow it, the envs' own state
+        (see :mod:`pgrl.snapshot`), as plain data for a checkpoint."""
+        return {
+            "obs": encode(np.asarray(self.obs)),
+            "ep_return": encode(self.ep_return),
+            "ep_length": encode(self.ep_length),
+            "envs": vector_env_state(self.envs),
+        }
+
+    def load_state_dict(self, state: dict[str, Any] | None, reseed: int | None = None) -> bool:
+        """Continue where :meth:`state_dict` left off. Envs whose state cannot be restored (or a missing
+        ``state``) start new episodes instead, reset with ``reseed``; returns whether the envs were restored."""
+        obs = decode(state["obs"]) if state is not None else None
+        if (
+            state is not None
+            and isinstance(obs, np.ndarray)
+            and obs.shape == np.shape(self.obs)
+            and set_vector_env_state(self.envs, state.get("envs"))
+        ):
+            self.obs = obs
+            self.ep_return = decode(state["ep_return"])
+            self.ep_length = decode(state["ep_length"])
+            return True
+        self.obs, _ = self.envs.reset(seed=reseed)
+        check_finite(self.obs, "observation", "reset()")
+        self.ep_return = np.zeros(self.N, dtype=np.float64)
+        self.ep_length = np.zeros(self.N, dtype=np.int64)
+        return False
+
+
+def check_finite(x: np.ndarray, what: str, where: str, env_ids: np.ndarray | None = None) -> None:
+    """Refuse NaN or infinite observations or rewards from an env: nothing can be learned from them.
+
+    ``x`` is batched over env copies (first axis); ``env_ids`` names the copies when ``x`` holds a subset.
+    """
+    x = np.asarray(x)
+    if x.dtype.kind in "fc" and not np.isfinite(x).all():
+        bad = np.argwhere(~np.isfinite(x))[0]
+        value = x[tuple(bad)]
+        env_idx = int(env_ids[bad[0]]) if env_ids is not None else int(bad[0])
+        raise PgrlError(
+            f"the environment returned a non-finite {what} ({value}) in env copy {env_idx} from {where}; "
+            "pgrl cannot learn from NaN or infinite values: fix or wrap the env"
+        )
+
 
 def flatten_time_env(x: np.ndarray) -> torch.Tensor:
     """(T, N, ...) numpy -> (T*N, ...) torch tensor sharing memory, for minibatching."""
     return torch.from_numpy(x.reshape(-1, *x.shape[2:]))
+
+
+@dataclass
+class Episodes:
+    """One complete episode from each env copy of a vector env (see :func:`run_episodes`)."""
+
+    returns: np.ndarray  # (N,) float64, undiscounted
+    lengths: np.ndarray  # (N,) int64
+    observations: np.ndarray  # (S, obs_dim) float: every raw observation acted on, S = lengths.sum()
+
+    @property
+    def num_steps(self) -> int:
+        return int(self.lengths.sum())
+
+
+def run_episodes(
+    envs: gym.vector.VectorEnv, policy: Callable[[np.ndarray], np.ndarray], seed: int | list[int] | None = None
+) -> Episodes:
+    """Run exactly one episode in every env copy, all copies stepping together.
+
+    ``policy`` maps the batch of raw observations (N, *obs_shape) to the batch of env actions, row i
+    for copy i, so each copy may follow its own policy (ARS's perturbations). A copy whose episode
+    has ended keeps stepping (a vector env steps all copies) but its rewards and observations no
+    longer count; the loop stops when every copy has finished one episode, so the envs need a time
+    limit. Used for policies without a critic, where no (T, N) rollout is needed.
+
+    Args:
+        envs: a vector env (SAME_STEP autoreset, as :func:`pgrl.envs.make_vec_env` makes).
+        policy: (N, *obs_shape) numpy -> (N, ...) actions the env takes.
+        seed: passed to ``envs.reset``: an int (copy i gets seed + i), one seed per copy, or None to
+            continue the envs' random streams.
+    """
+    obs, _ = envs.reset(seed=seed)  # type: ignore[arg-type]  # sync and async vector envs take a list
+    N = envs.num_envs
+    returns = np.zeros(N, dtype=np.float64)
+    lengths = np.zeros(N, dtype=np.int64)
+    running = np.ones(N, dtype=bool)
+    seen: list[np.ndarray] = []
+    while running.any():
+        check_finite(obs, "observation", "reset()" if not seen else "step()")
+        seen.append(np.asarray(obs)[running].reshape(int(running.sum()), -1))
+        obs, r, term, trunc, _ = envs.step(policy(obs))
+        returns += np.where(running, r, 0.0)
+        lengths += running
+        running &= ~(term | trunc)
+    return Episodes(returns, lengths, np.concatenate(seen))

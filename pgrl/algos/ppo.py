@@ -8,11 +8,12 @@ Pseudocode, as the loop below runs it:
         for pass in 1..update_epochs, for each minibatch:
             L = clip_loss(pi, pi_old, A) - ent_coef * H(pi) + vf_coef * (V - R)^2
             gradient step (one shared optimizer; or Spinning Up's separate pi and v optimizers)
-        stop the passes early when the approximate KL exceeds 1.5 * target_kl
+        stop early, before any step, once the approximate KL exceeds 1.5 * target_kl
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -21,12 +22,12 @@ from torch import nn
 
 from pgrl.advantages import gae
 from pgrl.agent import Agent
-from pgrl.envs import EnvSpec, env_name
+from pgrl.envs import EnvSpec
 from pgrl.errors import PgrlError
-from pgrl.hyperparams import resolve, validate
+from pgrl.hyperparams import validate
 from pgrl.losses import ppo_clip_loss, value_loss
 from pgrl.networks import MLPActorCritic, entropy_of
-from pgrl.training import Callback, Run
+from pgrl.training import Callback, Run, resolve_hyperparameters
 from pgrl.update import Batch, make_batch, minibatches, set_lr, step_optimizer
 
 
@@ -62,9 +63,13 @@ def ppo(
     vectorization: str = "sync",
     callback: Callback | None = None,
     eval_episodes: int = 20,
+    eval_every: int | None = None,
+    tensorboard: bool = False,
     verbose: bool = True,
     overwrite: bool = False,
     env: EnvSpec | None = None,
+    resume: str | os.PathLike[str] | None = None,
+    nan_policy: str = "stop",
 ) -> tuple[Agent, list[dict[str, Any]]]:
     """Train a policy with PPO-clip; Spinning Up's signature, plus the options of modern implementations.
 
@@ -100,16 +105,24 @@ def ppo(
             (the statistics are saved with the model).
         vectorization: "sync" or "async" (subprocess envs).
         callback: ``callback(epoch, stats, agent)`` after every epoch; return False to stop.
-        eval_episodes: deterministic episodes evaluated at the end (0: none), written to eval.json.
+        eval_episodes: deterministic episodes evaluated at the end (0: none), written to eval.json;
+            also the episodes of each in-training evaluation.
+        eval_every: evaluate deterministically every this many env steps during training (None:
+            never), logged as EvalAverageEpRet, EvalStdEpRet, ... (see :class:`pgrl.training.Run`).
+        tensorboard: also write TensorBoard event files into the run directory.
         verbose: print the epoch table. overwrite: replace a run already in output_dir.
         env: alias of env_fn.
+        resume: a run directory to continue from its last checkpoint (networks, optimizers, learning-rate
+            schedule, observation statistics, RNG states, env state where possible, counters); the
+            run's saved hyperparameters apply (passing ``epochs`` higher trains further). env_fn may be
+            omitted for a registered env id. See docs/robustness.md.
+        nan_policy: "stop" (default) stops training at a non-finite loss, gradient or parameter, keeping
+            the last good checkpoint; "skip" skips such updates.
 
     Returns:
         (agent, history): the trained :class:`pgrl.agent.Agent` and one dict per epoch (the logged row).
     """
     env_fn = env_fn if env_fn is not None else env
-    if env_fn is None:
-        raise PgrlError("ppo needs an environment: pass env_fn (a function returning an env) or an env id")
     if shared_optimizer is None and (vf_lr is not None or train_v_iters is not None):
         shared_optimizer = False  # vf_lr and train_v_iters only mean something with a critic optimizer
     if shared_optimizer and (vf_lr is not None or train_v_iters is not None):
@@ -121,14 +134,14 @@ def ppo(
         update_epochs=update_epochs, shared_optimizer=shared_optimizer, vf_coef=vf_coef, ent_coef=ent_coef,
         max_grad_norm=max_grad_norm, anneal_lr=anneal_lr, norm_adv=norm_adv, norm_obs=norm_obs,
     )  # fmt: skip
-    env_id = env_name(env_fn)
-    hp = resolve("ppo", env_id, given)
+    env_fn, env_id, hp = resolve_hyperparameters("ppo", env_fn, given, resume)
     hp["train_pi_iters"] = hp["train_pi_iters"] or hp["update_epochs"]
     hp["train_v_iters"] = hp["train_v_iters"] or hp["update_epochs"]
     validate(hp)
 
     run = Run("ppo", env_fn, hp, actor_critic, ac_kwargs, seed, logger_kwargs, callback, verbose,
-              vectorization, eval_episodes, overwrite, env_id)  # fmt: skip
+              vectorization, eval_episodes, overwrite, env_id, eval_every=eval_every,
+              tensorboard=tensorboard, resume=resume, nan_policy=nan_policy)  # fmt: skip
     ac = run.agent.ac
     if hp["shared_optimizer"]:
         optimizers = {"ac": torch.optim.Adam(ac.parameters(), lr=hp["pi_lr"], eps=1e-5)}
@@ -139,6 +152,7 @@ def ppo(
             "v": torch.optim.Adam(ac.v.parameters(), lr=hp["vf_lr"]),
         }
         base_lr = {"pi": hp["pi_lr"], "v": hp["vf_lr"]}
+    run.attach(optimizers)  # checkpointed, restored on resume, NaN-guarded in step_optimizer
 
     def pi_terms(b: Batch) -> tuple[torch.Tensor, dict[str, float], torch.Tensor]:
         dist, logp = ac.pi(b.obs, b.act)
@@ -160,11 +174,16 @@ def ppo(
             pi_loss_old, _, _ = pi_terms(batch)
             v_loss_old = value_loss(ac.v(batch.obs), batch.ret)
 
-        kl, clip_frac, passes = 0.0, 0.0, 0
+        kl, clip_frac, passes, too_far = 0.0, 0.0, 0, False
         for _ in range(hp["train_pi_iters"]):
             passes += 1
             for mb in minibatches(batch, hp["minibatch_size"]):
                 pi_loss, info, ent = pi_terms(mb)
+                kl, clip_frac = info["approx_kl"], info["clip_frac"]
+                # Spinning Up's early stop: no further step once pi has moved too far from pi_old.
+                too_far = hp["target_kl"] is not None and kl > 1.5 * hp["target_kl"]
+                if too_far:
+                    break
                 if hp["shared_optimizer"]:
                     loss = pi_loss - hp["ent_coef"] * ent + hp["vf_coef"] * value_loss(ac.v(mb.obs), mb.ret)
                     step_optimizer(optimizers["ac"], loss, ac.parameters(), hp["max_grad_norm"])
@@ -172,8 +191,7 @@ def ppo(
                     step_optimizer(
                         optimizers["pi"], pi_loss - hp["ent_coef"] * ent, ac.pi.parameters(), hp["max_grad_norm"]
                     )
-                kl, clip_frac = info["approx_kl"], info["clip_frac"]
-            if hp["target_kl"] is not None and kl > 1.5 * hp["target_kl"]:
+            if too_far:
                 break
         if not hp["shared_optimizer"]:  # Spinning Up: the critic trains on after the policy stops
             for _ in range(hp["train_v_iters"]):
@@ -195,7 +213,6 @@ def ppo(
             "ClipFrac": clip_frac,
             "StopIter": passes,
         }
-        state = {"optimizers": {k: o.state_dict() for k, o in optimizers.items()}}
-        if not run.end_epoch(rollout, stats, state):
+        if not run.end_epoch(rollout, stats):
             break
     return run.finish()

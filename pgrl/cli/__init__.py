@@ -1,7 +1,7 @@
 """The ``pgrl`` command. Each subcommand lives in its own module with ``add_parser`` and ``run``.
 
 Bad input (:class:`pgrl.PgrlError`) prints one line and exits with status 2; ``--debug`` shows the
-traceback instead.
+traceback instead. SIGINT / SIGTERM during training write a checkpoint and exit with 130 / 143.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from pgrl.cli import algos_cmd, eval_cmd, train_cmd
-from pgrl.errors import PgrlError
+from pgrl.cli import algos_cmd, compare_cmd, eval_cmd, plot_cmd, train_cmd, watch_cmd
+from pgrl.errors import PgrlError, TrainingInterrupted
 
-COMMANDS: list[ModuleType] = [train_cmd, eval_cmd, algos_cmd]
+COMMANDS: list[ModuleType] = [train_cmd, eval_cmd, algos_cmd, watch_cmd, plot_cmd, compare_cmd]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,13 +36,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PgrlError as e:
         if debug:
             raise
-        print(f"pgrl: error: {e}", file=sys.stderr)
+        print(f"pgrl: error: {_one_line(str(e))}", file=sys.stderr)
         return 2
+    except TrainingInterrupted as e:  # SIGINT/SIGTERM: the epoch and a checkpoint were written
+        print(f"pgrl: {e.message(cli=True)}", file=sys.stderr)
+        return 128 + e.signum
     except KeyboardInterrupt:
         print("pgrl: interrupted", file=sys.stderr)
         return 130
     except Exception as e:  # an unexpected failure still gets one line, with the way to see more
         if debug:
             raise
-        print(f"pgrl: internal error: {type(e).__name__}: {e} (rerun with --debug for the traceback)", file=sys.stderr)
+        print(
+            f"pgrl: internal error: {type(e).__name__}: {_one_line(str(e))} (rerun with --debug for the traceback)",
+            file=sys.stderr,
+        )
         return 1
+
+
+def _one_line(message: str) -> str:
+    return " ".join(message.split())
