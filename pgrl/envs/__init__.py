@@ -1,5 +1,7 @@
 """Environments: seeded vector envs from an id or a factory, and the envs pgrl registers."""
 
+# Importing the module registers pgrl/ContinuousCartPole-v0 with gymnasium.
+from pgrl.envs.continuous_cartpole import ContinuousCartPoleEnv
 from pgrl.envs.vector import EnvSpec, check_spaces, env_name, make_env_fn, make_vec_env
 
-__all__ = ["EnvSpec", "check_spaces", "env_name", "make_env_fn", "make_vec_env"]
+__all__ = ["ContinuousCartPoleEnv", "EnvSpec", "check_spaces", "env_name", "make_env_fn", "make_vec_env"]
