@@ -3,9 +3,28 @@
 __version__ = "0.1.0"
 
 from pgrl.agent import Agent
+from pgrl.algos.a2c import a2c
+from pgrl.algos.ars import ars
 from pgrl.algos.ppo import ppo
+from pgrl.algos.reinforce import reinforce
+from pgrl.algos.vpg import vpg
 from pgrl.errors import PgrlError
 from pgrl.evaluate import evaluate
 from pgrl.load import load
+from pgrl.plot import plot
+from pgrl.watch import watch
 
-__all__ = ["Agent", "PgrlError", "__version__", "evaluate", "load", "ppo"]
+__all__ = [
+    "Agent",
+    "PgrlError",
+    "__version__",
+    "a2c",
+    "ars",
+    "evaluate",
+    "load",
+    "plot",
+    "ppo",
+    "reinforce",
+    "vpg",
+    "watch",
+]

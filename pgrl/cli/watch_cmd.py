@@ -1,0 +1,77 @@
+"""``pgrl watch RUN_DIR --out FILE.mp4|FILE.gif``: record episodes of a saved agent, headless.
+
+``pgrl watch --random --env ID --out FILE`` records a random policy (the picture before training).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from pgrl.errors import PgrlError
+from pgrl.watch import (
+    check_options,
+    check_video_path,
+    env_fps,
+    record_episodes,
+    render_env,
+    resolve_policy,
+    write_video,
+)
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "watch",
+        help="record a video of an agent (mp4 or gif), no display needed",
+        description="Record episodes of a saved agent (or of a random policy with --random --env ID) as an "
+        "mp4 or gif, rendering headless; prints each episode's return. Actions are deterministic "
+        "(the policy's mode) unless --stochastic.",
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR", nargs="?", help="directory of a pgrl run (optional with --random)")
+    p.add_argument("--out", required=True, metavar="FILE", help="the video file: .mp4 or .gif")
+    p.add_argument("--episodes", type=int, default=1, help="number of episodes (default 1)")
+    p.add_argument("--seed", type=int, default=0, help="episode k starts from reset(seed=SEED + k) (default 0)")
+    p.add_argument("--env", help="gymnasium env id (default: the run's env; needed with --random and no RUN_DIR)")
+    p.add_argument("--random", action="store_true", help="uniformly random actions instead of the agent")
+    p.add_argument("--stochastic", action="store_true", help="sample actions instead of taking the policy's mode")
+    p.add_argument("--max-ep-len", type=int, help="time limit per episode (default: the run's, else the env's)")
+    p.add_argument("--fps", type=float, help="frames per second (default: the env's render_fps)")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    check_video_path(args.out)
+    check_options(args.episodes, args.seed, args.fps, args.max_ep_len)
+    if args.run_dir is None and not args.random:
+        raise PgrlError("give a RUN_DIR to watch a trained agent, or --random --env ID for a random policy")
+    agent, env, run_max_ep_len, policy = resolve_policy(args.run_dir, args.env, args.random)
+    returns: list[float] = []
+    count = 0
+
+    def report(k: int, ret: float, length: int) -> None:
+        print(f"episode {k + 1}: return {ret:.2f}, length {length}", flush=True)
+
+    e = render_env(env, args.max_ep_len if args.max_ep_len is not None else run_max_ep_len)
+    try:
+        frames = record_episodes(
+            agent, e, args.episodes, args.seed, not args.stochastic, returns=returns, on_episode=report
+        )
+
+        def counted() -> Iterator[np.ndarray]:
+            nonlocal count
+            for f in frames:
+                count += 1
+                yield f
+
+        path = write_video(counted(), args.out, args.fps or env_fps(e))
+    finally:
+        e.close()
+    print(
+        f"{policy} on {env if isinstance(env, str) else 'env'}: mean return {np.mean(returns):.2f} over "
+        f"{len(returns)} episodes; wrote {path} ({count} frames)"
+    )
+    return 0
