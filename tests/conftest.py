@@ -6,6 +6,7 @@ fixtures without importing conftest.
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 from typing import Any, ClassVar
@@ -27,6 +28,19 @@ settings.register_profile(
     "pgrl", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 settings.load_profile("pgrl")
+
+
+@pytest.fixture(autouse=True)
+def default_ctrl_c():
+    """Each test starts with Python's own Ctrl-C handler, whatever the test runner inherited.
+
+    CI may start pytest as a background job, where SIGINT arrives ignored; pgrl leaves an ignored
+    signal ignored, so the signal tests set the usual disposition themselves (their subprocesses then
+    start with the default one too: a Python handler, unlike an ignored disposition, is not inherited).
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
 class CountingEnv(gym.Env):
