@@ -87,5 +87,5 @@ class Agent:
 
     def value(self, obs: np.ndarray) -> np.ndarray:
         """Critic's V for a batch of raw observations, (B,)."""
-        with torch.no_grad():
+        with torch.inference_mode():
             return self.ac.v(self.obs_tensor(obs)).numpy()

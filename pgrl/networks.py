@@ -87,6 +87,8 @@ def _init_layers(net: nn.Sequential, last_gain: float) -> None:
 
 
 def obs_dim_of(space: gym.Space) -> int:
+    """obs_dim, the number of network inputs: the product of a Box space's shape (observations are flattened
+    to (B, obs_dim)); other spaces are refused with a :class:`pgrl.PgrlError`."""
     if not isinstance(space, gym.spaces.Box):
         raise PgrlError(f"unsupported observation space {space}; pgrl networks take Box observations")
     return int(np.prod(space.shape))
@@ -202,12 +204,12 @@ class MLPActorCritic(nn.Module):
             raise PgrlError(f"unsupported action space {action_space}; pgrl supports Discrete and Box")
         self.v = MLPCritic(obs_dim, hidden_sizes, act)
 
-    @torch.no_grad()
+    @torch.inference_mode()  # cheaper than no_grad: the outputs leave as numpy arrays
     def step(self, obs: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         a, logp = self.pi.sample(obs)
         return a.numpy(), self.v(obs).numpy(), logp.numpy()
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def act(self, obs: torch.Tensor, deterministic: bool = False) -> np.ndarray:
         if deterministic:
             return self.pi.mode(obs).numpy()

@@ -67,7 +67,7 @@ def make_vec_env(
     env: EnvSpec,
     num_envs: int,
     seed: int | None = None,
-    vectorization: Literal["sync", "async"] = "sync",
+    vectorization: Literal["sync", "async", "envpool"] = "sync",
     max_ep_len: int | None = None,
 ) -> gym.vector.VectorEnv:
     """``num_envs`` copies of ``env`` as a gymnasium vector env, reset with seeds seed, seed+1, ...
@@ -78,13 +78,23 @@ def make_vec_env(
         seed: seeds the action space (random actions); reset with ``reset(seed=seed)`` to seed copy i
             with seed + i.
         vectorization: "sync" steps the copies in this process (fast for cheap envs); "async" runs
-            each copy in a subprocess (worth it when one env step costs much more than the IPC).
+            each copy in a subprocess (worth it when one env step costs much more than the IPC);
+            "envpool" steps envpool's C++ copies of the env (an env id envpool has, envpool installed;
+            see :mod:`pgrl.envs.envpool_env`).
         max_ep_len: optional extra time limit per episode (a truncation).
 
     The env is not reset yet: call ``envs.reset(seed=seed)`` (the rollout collector does).
     """
     if num_envs < 1:
         raise PgrlError(f"num_envs must be >= 1, got {num_envs}")
+    if vectorization == "envpool":
+        from pgrl.envs.envpool_env import EnvpoolVectorEnv
+
+        if isinstance(env, str) and env not in gym.registry:
+            raise PgrlError(_unknown_env_message(env))
+        envpool_vec = EnvpoolVectorEnv(env, num_envs, seed, max_ep_len)  # type: ignore[arg-type]
+        check_spaces(envpool_vec.single_observation_space, envpool_vec.single_action_space)
+        return envpool_vec
     fn = make_env_fn(env, max_ep_len)
     try:
         probe = fn()
@@ -97,7 +107,7 @@ def make_vec_env(
     elif vectorization == "async":
         vec = gym.vector.AsyncVectorEnv([fn] * num_envs, autoreset_mode=AutoresetMode.SAME_STEP)
     else:
-        raise PgrlError(f"vectorization must be 'sync' or 'async', got {vectorization!r}")
+        raise PgrlError(f"vectorization must be 'sync', 'async' or 'envpool', got {vectorization!r}")
     if seed is not None:
         vec.action_space.seed(seed)
     return vec

@@ -1,0 +1,104 @@
+"""Training throughput of every pgrl algorithm beside the env floor.
+
+For each env and algorithm: env steps per second of training (collection and updates, after the first
+epoch, which pays one-off costs), and the floor: the same vector env (the algorithm's num_envs copies,
+the same vectorization) stepped with random actions and no learning, which no learner beats. The
+ratio is training / floor. Each algorithm runs with its preset for the env (defaults where there is
+none); only ``epochs`` is set, to cover about ``--steps`` env steps.
+
+Usage::
+
+    python benchmarks/throughput.py --envs CartPole-v1 LunarLander-v3 --steps 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import tempfile
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+ALGOS = ["ppo", "vpg", "a2c", "reinforce", "ars"]
+
+
+def epoch_steps(algo: str, env_id: str) -> int:
+    """Env steps of one epoch with the algorithm's preset (ARS: an estimate, its episodes vary)."""
+    from pgrl.hyperparams import batch_size, resolve
+
+    hp = resolve(algo, env_id, {})
+    if algo == "ars":
+        return 2 * hp["n_directions"] * 200
+    return batch_size(hp["steps_per_epoch"], hp["num_envs"])
+
+
+def num_envs(algo: str, env_id: str) -> int:
+    from pgrl.hyperparams import resolve
+
+    hp = resolve(algo, env_id, {})
+    return 2 * hp["n_directions"] if algo == "ars" else int(hp["num_envs"])
+
+
+def train_rate(algo: str, env_id: str, steps: int, vectorization: str = "sync") -> float:
+    """Env steps per second of training, from the epochs after the first."""
+    import pgrl
+
+    fn: Any = getattr(pgrl, algo)
+    epochs = max(2, math.ceil(steps / epoch_steps(algo, env_id)) + 1)
+    with tempfile.TemporaryDirectory() as out:
+        _, history = fn(
+            env=env_id, epochs=epochs, eval_episodes=0, verbose=False, vectorization=vectorization,
+            logger_kwargs=dict(output_dir=out), overwrite=True, save_freq=10**6,
+        )  # fmt: skip
+    first, last = history[0], history[-1]
+    return (last["TotalEnvInteracts"] - first["TotalEnvInteracts"]) / max(last["Time"] - first["Time"], 1e-9)
+
+
+def floor_rate(env_id: str, n: int, steps: int, vectorization: str = "sync") -> float:
+    """Env steps per second of the same vector env with random actions and no learning."""
+    from pgrl.envs import make_vec_env
+
+    envs = make_vec_env(env_id, n, seed=0, vectorization=vectorization)  # type: ignore[arg-type]
+    envs.reset(seed=0)
+    sample = envs.action_space.sample
+    for _ in range(10):
+        envs.step(sample())
+    iters = max(1, steps // n)
+    t = time.perf_counter()
+    for _ in range(iters):
+        envs.step(sample())
+    rate = iters * n / (time.perf_counter() - t)
+    envs.close()
+    return rate
+
+
+def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    p.add_argument("--envs", nargs="+", default=["CartPole-v1", "LunarLander-v3"])
+    p.add_argument("--algos", nargs="+", default=ALGOS, choices=ALGOS)
+    p.add_argument("--steps", type=int, default=100_000, help="env steps of training per algorithm (about)")
+    p.add_argument("--vec", default="sync", help="vectorization: sync, async, envpool")
+    args = p.parse_args(argv)
+
+    torch.set_num_threads(1)
+    torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))])  # the one-off torch._dynamo import
+    rows: list[dict[str, Any]] = []
+    print("| env | algo | envs | training steps/s | floor steps/s | training / floor |")
+    print("|---|---|---|---|---|---|")
+    for env_id in args.envs:
+        for algo in args.algos:
+            n = num_envs(algo, env_id)
+            train = train_rate(algo, env_id, args.steps, args.vec)
+            floor = floor_rate(env_id, n, min(args.steps, 200_000), args.vec)  # measured right after, same load
+            row = {"env": env_id, "algo": algo, "num_envs": n, "train": train, "floor": floor}
+            rows.append(row)
+            print(f"| {env_id} | {algo} | {n} | {train:,.0f} | {floor:,.0f} | {train / floor:.0%} |", flush=True)
+    return rows
+
+
+if __name__ == "__main__":
+    np.set_printoptions(precision=3)
+    main()
