@@ -38,6 +38,7 @@ import torch
 from torch import nn
 
 import pgrl
+from pgrl import distributed
 from pgrl.agent import Agent
 from pgrl.checkpoint import CHECKPOINT_FILE, load_checkpoint, load_config, save_checkpoint, space_to_json
 from pgrl.envs import EnvSpec, env_name, make_vec_env
@@ -180,6 +181,28 @@ def resolve_hyperparameters(
     return env_fn, env_id, hp
 
 
+class _SilentLogger:
+    """The logger of a data-parallel run's processes other than rank 0: they write nothing."""
+
+    columns: list[str] | None = None
+
+    def __init__(self, run_dir: Path) -> None:
+        self.output_dir = run_dir
+
+    def save_config(self, config: dict[str, Any]) -> None: ...
+
+    def save_eval(self, result: dict[str, Any]) -> None: ...
+
+    def live(self, message: str) -> None: ...
+
+    def log_epoch(self, row: dict[str, Any]) -> None: ...
+
+    def resume(self, epoch: int) -> list[dict[str, Any]]:
+        return []
+
+    def close(self) -> None: ...
+
+
 def _stops_on_error(method: _M) -> _M:
     """A Run method whose exceptions end training: the signal handlers and thread count are given back."""
 
@@ -231,6 +254,11 @@ class Run:
 
     While the epoch loop runs, SIGINT (Ctrl-C) and SIGTERM let the epoch in progress finish, log it and
     write a checkpoint, then raise :class:`pgrl.errors.TrainingInterrupted`; a second signal stops at once.
+
+    Data-parallel (launched by torchrun, see :mod:`pgrl.distributed` and docs/scaling.md): each process
+    collects steps_per_epoch / world_size steps with seed + 10000 * rank, starts from rank 0's
+    parameters, and the epoch row gathers every process's episodes, values, steps and statistics; only
+    rank 0 writes the run directory and evaluates.
     """
 
     def __init__(
@@ -298,11 +326,15 @@ class Run:
             raise PgrlError("eval_every needs eval_episodes >= 1 (the episodes of each evaluation)")
         self.eval_every = eval_every or 0
         self.algo, self.env_fn, self.hp, self.seed = algo, env_fn, hp, seed
+        distributed.init()  # torchrun's WORLD_SIZE/RANK/MASTER_ADDR; a no-op in a single process
+        self.main = distributed.is_main()
+        self.rank_seed = distributed.rank_seed(seed)  # seed + 10000 * rank
+        verbose = verbose and self.main
         self.callback, self.verbose, self.eval_episodes = callback, verbose, eval_episodes
         self.env_id = env_id or env_name(env_fn)
         # The envs first: a bad env id or space is refused before anything is written to disk.
-        self.envs = make_vec_env(env_fn, hp["num_envs"], seed, vectorization, hp.get("max_ep_len"))  # type: ignore[arg-type]
-        seed_everything(seed)
+        self.envs = make_vec_env(env_fn, hp["num_envs"], self.rank_seed, vectorization, hp.get("max_ep_len"))  # type: ignore[arg-type]
+        seed_everything(self.rank_seed)
         # The networks are small: one intra-op thread avoids the thread pool's wake-up cost, which
         # dominates a forward pass over N observations (measured ~35x slower with 2 threads on a busy
         # 2-core machine). Restored in finish().
@@ -346,20 +378,26 @@ class Run:
             "pgrl_version": pgrl.__version__,
         }
         # The run directory once the input is known to be good: nothing is written for a refused run.
-        if resume is None:
-            self.run_dir = prepare_run_dir(logger_kwargs, algo, self.env_id, seed, overwrite)
-        else:
+        if resume is not None:
             self.run_dir = Path(resume)
-        self.logger = EpochLogger(self.run_dir, verbose=verbose, tensorboard=tensorboard)
+        elif self.main:
+            self.run_dir = prepare_run_dir(logger_kwargs, algo, self.env_id, seed, overwrite)
+        else:  # only rank 0 writes
+            self.run_dir = Path((logger_kwargs or {}).get("output_dir") or default_run_dir("rank", seed))
+        self.logger: EpochLogger | _SilentLogger = (
+            EpochLogger(self.run_dir, verbose=verbose, tensorboard=tensorboard)
+            if self.main
+            else _SilentLogger(self.run_dir)
+        )
         self.agent = Agent(ac, obs_space, act_space, obs_rms, self.config)
         self.agent.run_dir = self.run_dir
         self.collector: Collector | None = None
         self.T = self.collects_per_epoch = 0
         if rollouts:
-            epoch_T = steps_per_env(hp["steps_per_epoch"], hp["num_envs"])
+            epoch_T = steps_per_env(distributed.share(hp["steps_per_epoch"]), hp["num_envs"])
             self.T = min(steps_per_collect or epoch_T, epoch_T)
             self.collects_per_epoch = -(-epoch_T // self.T)
-            self.collector = Collector(self.envs, self.agent, self.T, seed)
+            self.collector = Collector(self.envs, self.agent, self.T, self.rank_seed)
         # What the epoch's collections gathered, for its row: episodes, values, steps.
         self._epoch_returns: list[float] = []
         self._epoch_lengths: list[int] = []
@@ -382,6 +420,19 @@ class Run:
         self._stopped = False
         if self.resumed_state is not None:
             set_rng_state(self.resumed_state["rng"])  # last: building the network above drew from torch's RNG
+            if not self.main:  # the checkpoint holds rank 0's RNGs
+                seed_everything(int(np.random.SeedSequence([self.rank_seed, self.epoch]).generate_state(1)[0]))
+        # Data-parallel: every process starts from rank 0's network and observation statistics.
+        distributed.broadcast_parameters(self.agent.ac)
+        if self.agent.obs_rms is not None and distributed.active():
+            rms = self.agent.obs_rms
+            stats = distributed.broadcast_tensor(torch.from_numpy(np.concatenate([rms.mean, rms.var, [rms.count]])))
+            d = rms.mean.size
+            rms.mean, rms.var = (
+                stats[:d].numpy().reshape(rms.mean.shape),
+                stats[d : 2 * d].numpy().reshape(rms.var.shape),
+            )
+            rms.count = float(stats[-1])
 
     def _restore(self, state: dict[str, Any]) -> None:
         """Load a checkpoint's network, statistics, counters and env state (RNGs: end of __init__)."""
@@ -398,11 +449,12 @@ class Run:
         self._saved_epoch = self.epoch
         self.history = self.logger.resume(self.epoch)
         # Envs that cannot be restored start new episodes, seeded apart from the run's first reset.
-        reseed = int(np.random.SeedSequence([self.seed, self.epoch]).generate_state(1)[0])
+        reseed = int(np.random.SeedSequence([self.rank_seed, self.epoch]).generate_state(1)[0])
         if self.collector is None:  # the algorithm resets its envs itself (ARS)
             self.envs_restored = True
-        else:
-            self.envs_restored = self.collector.load_state_dict(state.get("collector"), reseed=reseed)
+        else:  # the checkpoint holds rank 0's envs; the other processes start new episodes
+            collector_state = state.get("collector") if self.main else None
+            self.envs_restored = self.collector.load_state_dict(collector_state, reseed=reseed)
         if not self.envs_restored:
             if self.verbose:
                 print(
@@ -443,6 +495,8 @@ class Run:
             return
         self._handlers = {}
         for sig in (signal.SIGINT, signal.SIGTERM):
+            if signal.getsignal(sig) == signal.SIG_IGN:  # ignored on purpose (a background job, a supervisor)
+                continue
             with contextlib.suppress(ValueError, OSError):  # not the main interpreter, or an odd platform
                 self._handlers[sig] = signal.signal(sig, self._on_signal)
 
@@ -530,7 +584,10 @@ class Run:
         if self._epoch_steps == 0:
             self._epoch_start = self.clock()
         self.logger.live(f"epoch {self.epoch + 1}/{self.epochs}  collecting {self.T * self.collector.N} steps ...")
+        before = distributed.running_stats_snapshot(self.agent.obs_rms)
         rollout = self.collector.collect()
+        if before is not None:  # every process folds in every process's observations
+            distributed.sync_running_stats(self.agent.obs_rms, before)
         self.record_episodes(rollout.episode_returns, rollout.episode_lengths, rollout.num_steps)
         self._epoch_values.append(rollout.values.copy())
         self.logger.live(f"epoch {self.epoch + 1}/{self.epochs}  updating ...")
@@ -563,6 +620,8 @@ class Run:
         """
         self._check_parameters()
         now = self.clock()
+        if distributed.active():
+            stats = self._gather_epoch(stats)
         row: dict[str, Any] = {"Epoch": self.epoch + 1}
         row.update(episode_stats(self._epoch_returns, self._epoch_lengths))
         if self._epoch_values:
@@ -588,16 +647,42 @@ class Run:
             self.save()
         if self.callback is not None and self.callback(self.epoch - 1, row, self.agent) is False:
             self._stopped = True
+        if distributed.active():  # every process stops (or is interrupted) together
+            stopped, signalled = distributed.sum_array([self._stopped, self._signal is not None]) > 0
+            self._stopped = bool(stopped)
+            if signalled and self._signal is None:
+                self._signal = signal.SIGTERM
         if self._signal is not None:
             self._interrupt()
         self._epoch_start = self.clock()  # the next epoch's clock (collect restarts it; ARS does not collect)
         return not self._stopped and self.epoch < self.epochs
 
+    def _gather_epoch(self, stats: dict[str, Any]) -> dict[str, Any]:
+        """Data-parallel: this epoch's episodes, values and steps from every process, and the update
+        statistics averaged over processes (the rows of all processes agree)."""
+        values = np.concatenate([v.reshape(-1) for v in self._epoch_values]) if self._epoch_values else None
+        parts = distributed.gather_objects((self._epoch_returns, self._epoch_lengths, values, self._epoch_steps))
+        self._epoch_returns = [r for p in parts for r in p[0]]
+        self._epoch_lengths = [n for p in parts for n in p[1]]
+        self._epoch_values = [p[2] for p in parts if p[2] is not None]
+        steps = sum(int(p[3]) for p in parts)
+        self.total_steps += steps - self._epoch_steps
+        self._epoch_steps = steps
+        numeric = [k for k, v in stats.items() if isinstance(v, int | float | np.number) and not isinstance(v, bool)]
+        means = distributed.sum_array([float(stats[k]) for k in numeric]) / distributed.world_size()
+        return {
+            **stats,
+            **{
+                k: type(stats[k])(m) if isinstance(stats[k], int) else float(m)
+                for k, m in zip(numeric, means, strict=True)
+            },
+        }
+
     def evaluate_if_due(self, epoch_steps: int) -> dict[str, float]:
         """The Eval* columns of this epoch: an evaluation when this epoch's ``epoch_steps`` reached a
         multiple of eval_every, else NaN (progress.txt has one header, so every row has the columns)."""
         every = self.eval_every
-        if self.total_steps // every <= (self.total_steps - epoch_steps) // every:
+        if self.total_steps // every <= (self.total_steps - epoch_steps) // every or not self.main:
             return {f"Eval{k}": v for k, v in episode_stats([], []).items()}
         self.logger.live(f"epoch {self.epoch + 1}/{self.epochs}  evaluating ...")
         returns, lengths = evaluate(
@@ -609,6 +694,9 @@ class Run:
         """Checkpoint the completed epoch: network, optimizers, observation statistics, counters, RNG
         states and the collector (current observations, episode tallies, env state), atomically."""
         self._check_parameters()  # never replace a good checkpoint with NaNs
+        if not self.main:  # only rank 0 writes (the parameters are the same on every process)
+            self._saved_epoch = self.epoch
+            return
         state = {
             "ac": self.agent.ac.state_dict(),
             "obs_rms": self.agent.obs_rms.state_dict() if self.agent.obs_rms is not None else None,
@@ -630,7 +718,8 @@ class Run:
         self.envs.close()
         torch.set_num_threads(self._torch_threads)
         self.logger.close()
-        if self.eval_episodes > 0:
+        distributed.shutdown()  # the last collective is behind us; rank 0 evaluates alone
+        if self.eval_episodes > 0 and self.main:
             self.logger.live("evaluating ...")
             returns, lengths = evaluate(
                 self.agent, self.env_fn, self.eval_episodes, seed=self.seed, max_ep_len=self.hp.get("max_ep_len")

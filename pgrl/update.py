@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from pgrl import distributed
 from pgrl.errors import NonFiniteError, PgrlError
 from pgrl.rollout import Rollout
 
@@ -121,13 +122,26 @@ def step_optimizer(
     A non-finite loss or gradient norm, or non-finite parameters after the step, are handled by the
     optimizer's :class:`NanGuard` (``run.attach`` sets it; default: stop with
     :class:`pgrl.errors.NonFiniteError`). Returns False when the update was skipped.
+
+    In a data-parallel run (:mod:`pgrl.distributed`) the gradients are averaged over the processes
+    (one flattened all_reduce) before clipping and the step, so every process makes the same update.
     """
     guard: NanGuard = getattr(optimizer, "_pgrl_guard", _DEFAULT_GUARD)
-    if not bool(torch.isfinite(loss).all()):
-        return guard.fail("loss", float(loss.detach().flatten()[0]))
-    params = list(params)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    if distributed.active():  # data-parallel: average the gradients over processes (pgrl.distributed)
+        params = list(params)
+        loss_ok = bool(torch.isfinite(loss).all())
+        optimizer.zero_grad(set_to_none=True)
+        if loss_ok:
+            loss.backward()
+        if not distributed.sync_gradients(params, loss_ok):  # every process decides alike
+            optimizer.zero_grad(set_to_none=True)
+            return guard.fail("loss", float(loss.detach().flatten()[0]) if not loss_ok else float("nan"))
+    else:
+        if not bool(torch.isfinite(loss).all()):
+            return guard.fail("loss", float(loss.detach().flatten()[0]))
+        params = list(params)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
     if max_grad_norm is not None:
         norm = torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
         bad_grad = not bool(torch.isfinite(norm))

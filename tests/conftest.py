@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -28,6 +29,19 @@ settings.register_profile(
     "pgrl", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 settings.load_profile("pgrl")
+
+
+@pytest.fixture
+def loopback_ports():
+    """Serialise the tests that open rendezvous ports on 127.0.0.1 across pytest-xdist workers.
+
+    Each picks a free port and releases it before torchrun (or Ray) binds it; two such tests at once
+    can meet each other's store, and gloo aborts the processes.
+    """
+    from filelock import FileLock
+
+    with FileLock(Path(tempfile.gettempdir()) / "pgrl-loopback-tests.lock"):
+        yield
 
 
 @pytest.fixture(autouse=True)

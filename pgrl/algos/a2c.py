@@ -28,7 +28,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from pgrl.advantages import gae, standardize
+from pgrl import distributed
+from pgrl.advantages import gae
 from pgrl.agent import Agent
 from pgrl.envs import EnvSpec
 from pgrl.hyperparams import validate
@@ -92,8 +93,8 @@ def a2c(
         anneal_lr: decay the learning rate linearly to zero over all updates.
         norm_adv: standardise the advantages of each update's batch.
         norm_obs: running observation normalisation (saved with the model).
-        vectorization, callback, eval_episodes, eval_every, tensorboard, verbose, overwrite, env,
-            resume, nan_policy: as for :func:`pgrl.ppo`.
+        vectorization, callback, eval_episodes, eval_every, tensorboard, verbose, overwrite, env, resume, nan_policy: as for
+            :func:`pgrl.ppo`.
 
     Returns:
         (agent, history): the trained agent and one dict per epoch (the logged row; LossPi, LossV and
@@ -127,7 +128,7 @@ def a2c(
                            rollout.terminated, rollout.truncated, hp["gamma"], hp["lam"])  # fmt: skip
             batch = make_batch(rollout, adv, ret)
             dist, logp = ac.pi(batch.obs, batch.act)
-            pi_loss = policy_gradient_loss(logp, standardize(batch.adv) if hp["norm_adv"] else batch.adv)
+            pi_loss = policy_gradient_loss(logp, distributed.standardize(batch.adv) if hp["norm_adv"] else batch.adv)
             v_loss = value_loss(ac.v(batch.obs), batch.ret)
             entropy = entropy_of(dist).mean()
             loss = pi_loss - hp["ent_coef"] * entropy + hp["vf_coef"] * v_loss

@@ -32,8 +32,10 @@ import numpy as np
 import torch
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
+from pgrl import distributed
 from pgrl.agent import Agent
 from pgrl.envs import EnvSpec
+from pgrl.errors import PgrlError
 from pgrl.hyperparams import validate
 from pgrl.networks import MLPActorCritic, batched_forward, mode_net
 from pgrl.rollout import run_episodes
@@ -113,8 +115,8 @@ def ars(
         max_ep_len: extra time limit per episode.
         logger_kwargs, save_freq: as for :func:`pgrl.ppo`.
         norm_obs: V2's running observation normalisation (V1 without it); saved with the model.
-        vectorization, callback, eval_episodes, eval_every, tensorboard, verbose, overwrite, env,
-            resume: as for :func:`pgrl.ppo`.
+        vectorization, callback, eval_episodes, eval_every, tensorboard, verbose, overwrite, env, resume: as for
+            :func:`pgrl.ppo`.
 
     Returns:
         (agent, history): the trained agent and one dict per iteration (the logged row: the episode
@@ -128,8 +130,15 @@ def ars(
     env_fn, env_id, hp = resolve_hyperparameters("ars", env_fn, given, resume)
     hp["num_envs"] = 2 * hp["n_directions"]  # one env copy per perturbed policy
     validate(hp)
+    # Data-parallel (pgrl.distributed): process r runs the pairs of directions r, r + W, r + 2W, ...
+    distributed.init()
+    world = distributed.world_size()
+    if hp["n_directions"] < world:
+        raise PgrlError(f"n_directions={hp['n_directions']} is fewer than the {world} processes; give each one")
+    mine = torch.arange(distributed.rank(), hp["n_directions"], world)
+    run_hp = hp if world == 1 else {**hp, "num_envs": 2 * len(mine)}
 
-    run = Run("ars", env_fn, hp, MLPActorCritic, ac_kwargs, seed, logger_kwargs, callback, verbose,
+    run = Run("ars", env_fn, run_hp, MLPActorCritic, ac_kwargs, seed, logger_kwargs, callback, verbose,
               vectorization, eval_episodes, overwrite, env_id, eval_every=eval_every,
               tensorboard=tensorboard, resume=resume, rollouts=False)  # fmt: skip
     agent = run.agent
@@ -150,14 +159,29 @@ def ars(
 
     while True:
         deltas = torch.randn(N, theta.numel())
-        candidates = torch.cat([theta + nu * deltas, theta - nu * deltas])  # (2N, D)
         starts = np.random.randint(2**31, size=N).tolist()  # seeded by the run (and restored on resume)
+        if world > 1:  # every process uses rank 0's directions and start states, and runs its share
+            deltas = distributed.broadcast_tensor(deltas)
+            starts = distributed.broadcast_tensor(torch.tensor(starts, dtype=torch.int64)).tolist()
+            starts = [starts[i] for i in mine.tolist()]
+            candidates = torch.cat([theta + nu * deltas[mine], theta - nu * deltas[mine]])
+        else:
+            candidates = torch.cat([theta + nu * deltas, theta - nu * deltas])  # (2N, D)
+        rms_before = distributed.running_stats_snapshot(agent.obs_rms)
         episodes = run_episodes(run.envs, perturbed_policies(candidates), seed=starts + starts)
         returns = torch.from_numpy(episodes.returns).float()
+        if world > 1:  # the returns of all 2N policies, in direction order, on every process
+            k = len(mine)
+            pairs = distributed.gather_rows(torch.stack([returns[:k], returns[k:]], dim=1))  # in rank order
+            full = torch.empty(N, 2)
+            full[torch.cat([torch.arange(r, N, world) for r in range(world)])] = pairs
+            returns = torch.cat([full[:, 0], full[:, 1]])
         theta, info = ars_step(theta, deltas, returns[:N], returns[N:], hp["step_size"], hp["top_b"])
         vector_to_parameters(theta, net.parameters())
         if agent.obs_rms is not None:  # V2: statistics of the states visited, used from the next iteration
             agent.obs_rms.update(episodes.observations)
+            if rms_before is not None:
+                distributed.sync_running_stats(agent.obs_rms, rms_before)
 
         run.record_episodes(episodes.returns.tolist(), episodes.lengths.tolist(), episodes.num_steps)
         stats = {"SigmaR": info["sigma_R"], "StepNorm": info["step_norm"], "ParamNorm": float(theta.norm())}

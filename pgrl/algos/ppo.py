@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from pgrl import distributed
 from pgrl.advantages import gae
 from pgrl.agent import Agent
 from pgrl.envs import EnvSpec
@@ -103,7 +104,7 @@ def ppo(
         anneal_lr: decay learning rates linearly to zero over the epochs.
         norm_adv: normalise advantages per minibatch. norm_obs: running observation normalisation
             (the statistics are saved with the model).
-        vectorization: "sync" or "async" (subprocess envs).
+        vectorization: "sync", "async" (subprocess envs) or "envpool" (envpool's C++ envs, when installed).
         callback: ``callback(epoch, stats, agent)`` after every epoch; return False to stop.
         eval_episodes: deterministic episodes evaluated at the end (0: none), written to eval.json;
             also the episodes of each in-training evaluation.
@@ -157,11 +158,14 @@ def ppo(
     def pi_terms(b: Batch) -> tuple[torch.Tensor, dict[str, float], torch.Tensor]:
         dist, logp = ac.pi(b.obs, b.act)
         adv = b.adv
-        if hp["norm_adv"] and len(adv) > 1:
+        if hp["norm_adv"] and distributed.active():  # over every process's minibatch
+            adv = distributed.standardize(adv)
+        elif hp["norm_adv"] and len(adv) > 1:
             adv = (adv - adv.mean()) / (adv.std() + 1e-8)
         loss, info = ppo_clip_loss(logp, b.logp, adv, hp["clip_ratio"])
         return loss, info, entropy_of(dist).mean()
 
+    minibatch_size = distributed.share(hp["minibatch_size"])  # per process: same number of steps per epoch
     while True:
         rollout = run.collect()
         adv, ret = gae(rollout.rewards, rollout.values, rollout.next_values,
@@ -177,9 +181,11 @@ def ppo(
         kl, clip_frac, passes, too_far = 0.0, 0.0, 0, False
         for _ in range(hp["train_pi_iters"]):
             passes += 1
-            for mb in minibatches(batch, hp["minibatch_size"]):
+            for mb in minibatches(batch, minibatch_size):
                 pi_loss, info, ent = pi_terms(mb)
                 kl, clip_frac = info["approx_kl"], info["clip_frac"]
+                if hp["target_kl"] is not None:  # data-parallel: every process stops alike
+                    kl = distributed.mean_float(kl)
                 # Spinning Up's early stop: no further step once pi has moved too far from pi_old.
                 too_far = hp["target_kl"] is not None and kl > 1.5 * hp["target_kl"]
                 if too_far:
@@ -195,7 +201,7 @@ def ppo(
                 break
         if not hp["shared_optimizer"]:  # Spinning Up: the critic trains on after the policy stops
             for _ in range(hp["train_v_iters"]):
-                for mb in minibatches(batch, hp["minibatch_size"]):
+                for mb in minibatches(batch, minibatch_size):
                     step_optimizer(
                         optimizers["v"], value_loss(ac.v(mb.obs), mb.ret), ac.v.parameters(), hp["max_grad_norm"]
                     )

@@ -30,7 +30,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from pgrl.advantages import returns_to_go, standardize
+from pgrl import distributed
+from pgrl.advantages import returns_to_go
 from pgrl.agent import Agent
 from pgrl.envs import EnvSpec
 from pgrl.errors import PgrlError
@@ -53,7 +54,7 @@ def reinforce_weights(returns: torch.Tensor, values: torch.Tensor | None, normal
         (B,) ``G_t`` (or ``G_t - V(s_t)``), standardised if asked.
     """
     weights = returns if values is None else returns - values
-    return standardize(weights) if normalize else weights
+    return distributed.standardize(weights) if normalize else weights  # over every process's steps
 
 
 def reinforce(
@@ -116,8 +117,8 @@ def reinforce(
         anneal_lr: decay the learning rates linearly to zero over the epochs (keeps a solved policy from
             drifting away late in training).
         norm_obs: running observation normalisation (saved with the model).
-        vectorization, callback, eval_episodes, eval_every, tensorboard, verbose, overwrite, env,
-            resume, nan_policy: as for :func:`pgrl.ppo`.
+        vectorization, callback, eval_episodes, eval_every, tensorboard, verbose, overwrite, env, resume, nan_policy: as for
+            :func:`pgrl.ppo`.
 
     Returns:
         (agent, history): the trained agent and one dict per epoch (the logged row).
@@ -144,22 +145,28 @@ def reinforce(
         optimizers["v"] = torch.optim.Adam(ac.v.parameters(), lr=hp["vf_lr"])
     run.attach(optimizers)
 
-    def update(batch: Batch) -> dict[str, float]:
-        """One policy-gradient step (then the baseline's steps) on the complete steps; the log columns."""
+    def update(batch: Batch, n_all: int) -> dict[str, float]:
+        """One policy-gradient step (then the baseline's steps) on the complete steps; the log columns.
+
+        Data-parallel, the processes hold different numbers of complete steps (``n_all`` in all): each
+        loss is this process's share of the mean over all of them (:func:`pgrl.distributed.batch_mean`).
+        """
+        split = distributed.active()
+        mean = (lambda x: distributed.batch_mean(x, n_all)) if split else (lambda x: x.mean())
         with torch.no_grad():
             baseline_v = ac.v(batch.obs) if hp["baseline"] else None
         weights = reinforce_weights(batch.ret, baseline_v, hp["norm_returns"])
         dist, logp = ac.pi(batch.obs, batch.act)
-        pi_loss = policy_gradient_loss(logp, weights)
-        entropy = entropy_of(dist).mean().item()
+        pi_loss = -mean(logp * weights) if split else policy_gradient_loss(logp, weights)
+        entropy = mean(entropy_of(dist)).item()
         step_optimizer(optimizers["pi"], pi_loss, ac.pi.parameters(), hp["max_grad_norm"])
 
         v_loss = float("nan")
         if baseline_v is not None:
-            v_loss = value_loss(baseline_v, batch.ret).item()
+            v_mse = (lambda v: mean((v - batch.ret) ** 2)) if split else (lambda v: value_loss(v, batch.ret))
+            v_loss = v_mse(baseline_v).item()
             for _ in range(hp["train_v_iters"]):
-                step_optimizer(optimizers["v"], value_loss(ac.v(batch.obs), batch.ret), ac.v.parameters(),
-                               hp["max_grad_norm"])  # fmt: skip
+                step_optimizer(optimizers["v"], v_mse(ac.v(batch.obs)), ac.v.parameters(), hp["max_grad_norm"])
 
         with torch.no_grad():
             _, logp_new = ac.pi(batch.obs, batch.act)
@@ -167,7 +174,7 @@ def reinforce(
             "LossPi": pi_loss.item(),
             "LossV": v_loss,
             "Entropy": entropy,
-            "KL": (batch.logp - logp_new).mean().item(),  # Spinning Up's estimate of KL(pi_old || pi)
+            "KL": mean(batch.logp - logp_new).item(),  # Spinning Up's estimate of KL(pi_old || pi)
         }
 
     base_lr = {name: lr for name, lr in (("pi", hp["pi_lr"]), ("v", hp["vf_lr"])) if name in optimizers}
@@ -179,7 +186,8 @@ def reinforce(
         G, complete = returns_to_go(rollout.rewards, rollout.terminated, rollout.truncated, hp["gamma"])
         batch = make_batch(rollout, adv=G, ret=G)[torch.from_numpy(complete.reshape(-1))]  # complete steps only
         # An epoch in which no episode ended has no return to learn from yet.
-        stats = update(batch) if len(batch) else dict.fromkeys(("LossPi", "LossV", "Entropy", "KL"), float("nan"))
+        n_all = distributed.global_count(len(batch))  # complete steps over all processes
+        stats = update(batch, n_all) if n_all else dict.fromkeys(("LossPi", "LossV", "Entropy", "KL"), float("nan"))
         if not run.end_epoch(rollout, stats):
             break
     return run.finish()

@@ -21,7 +21,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from pgrl.advantages import gae, standardize
+from pgrl import distributed
+from pgrl.advantages import gae
 from pgrl.agent import Agent
 from pgrl.envs import EnvSpec
 from pgrl.hyperparams import validate
@@ -87,8 +88,8 @@ def vpg(
             drifting away late in training).
         norm_adv: standardise the advantages over the batch (Spinning Up does).
         norm_obs: running observation normalisation (saved with the model).
-        vectorization, callback, eval_episodes, eval_every, tensorboard, verbose, overwrite, env,
-            resume, nan_policy: as for :func:`pgrl.ppo`.
+        vectorization, callback, eval_episodes, eval_every, tensorboard, verbose, overwrite, env, resume, nan_policy: as for
+            :func:`pgrl.ppo`.
 
     Returns:
         (agent, history): the trained :class:`pgrl.agent.Agent` and one dict per epoch (the logged row,
@@ -122,7 +123,7 @@ def vpg(
         adv, ret = gae(rollout.rewards, rollout.values, rollout.next_values,
                        rollout.terminated, rollout.truncated, hp["gamma"], hp["lam"])  # fmt: skip
         batch = make_batch(rollout, adv, ret)
-        weights = standardize(batch.adv) if hp["norm_adv"] else batch.adv
+        weights = distributed.standardize(batch.adv) if hp["norm_adv"] else batch.adv  # over all processes
 
         # One policy-gradient step on the whole batch.
         dist, logp = ac.pi(batch.obs, batch.act)

@@ -11,10 +11,10 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from pgrl.cli import algos_cmd, compare_cmd, eval_cmd, plot_cmd, train_cmd, watch_cmd
+from pgrl.cli import algos_cmd, compare_cmd, eval_cmd, grid_cmd, plot_cmd, train_cmd, watch_cmd
 from pgrl.errors import PgrlError, TrainingInterrupted
 
-COMMANDS: list[ModuleType] = [train_cmd, eval_cmd, algos_cmd, watch_cmd, plot_cmd, compare_cmd]
+COMMANDS: list[ModuleType] = [train_cmd, eval_cmd, algos_cmd, watch_cmd, plot_cmd, compare_cmd, grid_cmd]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,6 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
+        args.argv = argv  # the command line, for commands that relaunch it (pgrl train --nproc)
         return int(args.run(args) or 0)
     except PgrlError as e:
         if debug:

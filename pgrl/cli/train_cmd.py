@@ -1,6 +1,8 @@
 """``pgrl train ALGO --env ID [flags]``: flags are made from the algorithm's signature and defaults.
 
 ``pgrl train ALGO --resume RUN_DIR`` continues a run from its last checkpoint (see docs/robustness.md).
+``pgrl train ALGO --nproc N ...`` trains data-parallel in N local processes, launched by torchrun's
+launcher (``python -m torch.distributed.run``) on 127.0.0.1 (see docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -8,8 +10,14 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
+import os
+import signal
+import socket
+import sys
+from collections.abc import Sequence
 from typing import Any
 
+from pgrl import distributed
 from pgrl.algos.registry import ALGORITHMS
 from pgrl.checkpoint import load_config
 from pgrl.errors import PgrlError
@@ -63,7 +71,10 @@ def add_parser(sub: Any) -> None:
             "(default), or skip that update",
         )
         p.add_argument(
-            "--vec", choices=["sync", "async"], default="sync", help="vector env: in-process or subprocesses"
+            "--vec",
+            choices=["sync", "async", "envpool"],
+            default="sync",
+            help="vector env: in-process, subprocesses, or envpool's C++ envs (pip install envpool)",
         )
         p.add_argument(
             "--eval-episodes",
@@ -83,6 +94,12 @@ def add_parser(sub: Any) -> None:
         p.add_argument("--hidden-sizes", type=int, nargs="+", help=_default_help(name, "hidden_sizes"))
         p.add_argument("--activation", help=f"tanh, relu, elu, gelu, ...; {_default_help(name, 'activation')}")
         p.add_argument("--quiet", action="store_true", help="do not print the epoch table")
+        p.add_argument(
+            "--nproc",
+            type=int,
+            metavar="N",
+            help="train data-parallel in N local processes (torchrun on 127.0.0.1; see docs/scaling.md)",
+        )
         for pname, param in inspect.signature(info.fn).parameters.items():
             kind = _flag_type(str(param.annotation))
             if pname in _NOT_FLAGS or kind is None:
@@ -98,8 +115,71 @@ def add_parser(sub: Any) -> None:
         )
 
 
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def strip_nproc(argv: Sequence[str]) -> list[str]:
+    """The command line without ``--nproc N`` (or ``--nproc=N``)."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--nproc":
+            skip = True
+        elif not a.startswith("--nproc="):
+            out.append(a)
+    return out
+
+
+def launch(nproc: int, argv: Sequence[str]) -> int:
+    """Run ``pgrl <argv>`` in ``nproc`` processes with torchrun's launcher (torch.distributed.run), on
+    127.0.0.1; the exit status is the first failed process's, else 0 (bad input: :class:`PgrlError`)."""
+    if os.environ.get("WORLD_SIZE"):
+        raise PgrlError("--nproc inside a torchrun launch: drop --nproc (torchrun already started the processes)")
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import get_args_parser
+    from torch.distributed.run import run as torchrun
+
+    saved_env = dict(os.environ)
+    saved_signals = {
+        sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+    }
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    if sys.platform.startswith("linux"):  # gloo's connections on the loopback interface, like the rendezvous
+        os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
+    launcher_args = get_args_parser().parse_args(
+        ["--nnodes", "1", "--nproc-per-node", str(nproc), "--master-addr", "127.0.0.1",
+         "--master-port", str(_free_port()), "-m", "pgrl", *argv]
+    )  # fmt: skip
+    try:
+        torchrun(launcher_args)
+    except ChildFailedError as e:
+        codes = [f.exitcode for f in e.failures.values() if f.exitcode]
+        code = int(codes[0]) if codes and codes[0] > 0 else 1
+        if code == 2:  # bad input: the processes printed why; one line here too, as pgrl train does
+            raise PgrlError(f"the {nproc} training processes refused their input (see their message above)") from None
+        return code
+    finally:  # the launcher's signal handlers and environment stay with it
+        for sig, handler in saved_signals.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+        os.environ.clear()
+        os.environ.update(saved_env)
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     info = ALGORITHMS[args.algo]
+    if args.nproc is not None:
+        if args.nproc < 1:
+            raise PgrlError(f"--nproc must be >= 1, got {args.nproc}")
+        if args.nproc > 1:
+            argv = getattr(args, "argv", None)
+            if argv is None:
+                argv = sys.argv[1:]
+            return launch(args.nproc, strip_nproc(argv))
     kwargs = {name: getattr(args, name) for name in args.hyperparameters if getattr(args, name, None) is not None}
     if args.env is None and args.resume is None:
         raise PgrlError("pgrl train needs --env ID (or --resume RUN_DIR to continue a run)")
@@ -135,7 +215,7 @@ def run(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         **kwargs,
     )
-    if args.quiet:  # no table, but the outcome still deserves one line
+    if args.quiet and distributed.is_main():  # no table, but the outcome still deserves one line
         eval_file = agent.run_dir / "eval.json"
         if eval_file.exists():
             result = json.loads(eval_file.read_text())
