@@ -8,7 +8,6 @@ config (hyperparameters, spaces) sits beside it in config.json.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import pickle
@@ -19,7 +18,8 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from pgrl.errors import PgrlError, write_error
+from pgrl.errors import PgrlError
+from pgrl.files import atomic_write
 
 CHECKPOINT_FILE = "checkpoint.pt"
 CONFIG_FILE = "config.json"
@@ -32,35 +32,10 @@ def save_checkpoint(run_dir: str | os.PathLike[str], state: dict[str, Any]) -> P
     moment leaves either the previous checkpoint or the new one, never a torn file. A failed write
     (e.g. a full disk) raises :class:`PgrlError` and leaves the previous checkpoint in place."""
     path = Path(run_dir) / CHECKPOINT_FILE
-    tmp = path.with_name(path.name + ".tmp")
     payload = {"format": FORMAT, "version": VERSION, **state}
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
-        kept = "the previous checkpoint is intact" if path.exists() else "no checkpoint was written"
-        raise write_error(e, path, kept) from e
-    fsync_dir(path.parent)
+    kept = "the previous checkpoint is intact" if path.exists() else "no checkpoint was written"
+    atomic_write(path, lambda f: torch.save(payload, f), kept)
     return path
-
-
-def fsync_dir(directory: Path) -> None:
-    """Make a rename in ``directory`` durable (best effort: not every platform can open a directory)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def load_checkpoint(run_dir: str | os.PathLike[str]) -> dict[str, Any]:

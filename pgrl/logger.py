@@ -6,7 +6,6 @@ that read Spinning Up runs read pgrl runs and the other way round.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
@@ -18,7 +17,8 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from pgrl.errors import PgrlError, write_error
+from pgrl.errors import PgrlError
+from pgrl.files import atomic_write
 
 
 def episode_stats(returns: Sequence[float], lengths: Sequence[int]) -> dict[str, float]:
@@ -211,20 +211,9 @@ def format_table(row: dict[str, Any]) -> str:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write a text file via a temporary file and rename, so readers never see half of it.
-
-    A failed write (e.g. a full disk) raises :class:`PgrlError` and leaves the previous file in place."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
-        raise write_error(e, path, "the previous version is intact" if path.exists() else "") from e
+    """Write a text file atomically (see :func:`pgrl.files.atomic_write`), so readers never see half of it."""
+    data = text.encode("utf-8")
+    atomic_write(path, lambda f: f.write(data))
 
 
 class Stopwatch:

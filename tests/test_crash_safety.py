@@ -8,6 +8,7 @@ import io
 import os
 import random
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -19,6 +20,7 @@ import pytest
 import torch
 
 import pgrl.checkpoint
+import pgrl.files
 import pgrl.logger
 from pgrl import ppo
 from pgrl.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
@@ -144,18 +146,27 @@ def test_disk_full_while_logging_is_one_line_from_the_cli(tmp_path: Path, monkey
     real_fsync = os.fsync
 
     class FullDiskOs:
-        """pgrl.logger's os: fsync fails with ENOSPC from the fourth write on."""
+        """The os of the log files' writes: fsync fails with ENOSPC from the fourth call on."""
 
         def __getattr__(self, name: str) -> Any:
             return getattr(os, name)
 
         def fsync(self, fd: int) -> None:
+            if stat.S_ISDIR(os.fstat(fd).st_mode):  # the rename's directory sync is not a write
+                return real_fsync(fd)
             writes.append(fd)
             if len(writes) > 3:
                 enospc()
             real_fsync(fd)
 
-    monkeypatch.setattr(pgrl.logger, "os", FullDiskOs())
+    real_atomic_write = pgrl.files.atomic_write
+
+    def log_write_on_a_full_disk(path: Path, write: Any, kept: Any = None) -> None:
+        with monkeypatch.context() as m:  # only the logger's writes see the full disk, not checkpoints
+            m.setattr(pgrl.files, "os", FullDiskOs())
+            real_atomic_write(path, write, kept)
+
+    monkeypatch.setattr(pgrl.logger, "atomic_write", log_write_on_a_full_disk)
     err = io.StringIO()
     with redirect_stdout(io.StringIO()), redirect_stderr(err):
         status = main(["train", "ppo", "--env", "CartPole-v1", "--epochs", "5", "--save-freq", "1",
