@@ -330,12 +330,17 @@ def _run_local(specs: list[dict[str, Any]], workers: int, verbose: bool) -> dict
             try:
                 result = future.result()
             except Exception as e:  # the worker process itself died (e.g. killed for memory)
-                result = {"label": spec["label"], "run_dir": spec["run_dir"], "status": "failed", "seconds": 0.0,
-                          "error": f"{type(e).__name__}: {' '.join(str(e).split())}"}  # fmt: skip
+                result = _worker_died(spec, e)
             results[spec["label"]] = result
             if verbose:
                 _report(result, len(results), len(specs))
     return results
+
+
+def _worker_died(spec: dict[str, Any], e: Exception) -> dict[str, Any]:
+    """The result of a variant whose worker died before it could report (as run_variant's failures read)."""
+    return {"label": spec["label"], "run_dir": spec["run_dir"], "status": "failed", "seconds": 0.0,
+            "error": f"{type(e).__name__}: {' '.join(str(e).split())}"}  # fmt: skip
 
 
 def _run_ray(specs: list[dict[str, Any]], address: str | None, verbose: bool) -> dict[str, dict[str, Any]]:
@@ -359,8 +364,7 @@ def _run_ray(specs: list[dict[str, Any]], address: str | None, verbose: bool) ->
             try:
                 result = ray.get(ref)
             except Exception as e:  # the worker died
-                result = {"label": spec["label"], "run_dir": spec["run_dir"], "status": "failed", "seconds": 0.0,
-                          "error": f"{type(e).__name__}: {' '.join(str(e).split())}"}  # fmt: skip
+                result = _worker_died(spec, e)
             results[spec["label"]] = result
             if verbose:
                 _report(result, len(results), len(specs))
