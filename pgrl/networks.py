@@ -122,6 +122,13 @@ class MLPCategoricalActor(nn.Module):
     def mode(self, obs: torch.Tensor) -> torch.Tensor:
         return torch.argmax(self.logits_net(obs), dim=-1)
 
+    def log_prob_entropy(self, obs: torch.Tensor, act: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(log pi(act|obs) (B,), entropy (B,)) with gradients, without a distribution object (the
+        update's hot path: ``Categorical``'s construction costs ~10% of a small gradient step)."""
+        log_probs = torch.log_softmax(self.logits_net(obs), dim=-1)
+        logp = log_probs.gather(-1, act.long().unsqueeze(-1)).squeeze(-1)
+        return logp, -(log_probs.exp() * log_probs).sum(-1)
+
 
 class MLPGaussianActor(nn.Module):
     """pi(a|s) = N(mu_net(s), diag(exp(log_std))^2), log_std a learned state-independent vector."""
@@ -159,6 +166,15 @@ class MLPGaussianActor(nn.Module):
 
     def mode(self, obs: torch.Tensor) -> torch.Tensor:
         return self.mu_net(obs)
+
+    def log_prob_entropy(self, obs: torch.Tensor, act: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(log pi(act|obs) (B,), entropy (B,)) with gradients, without a ``Normal`` object."""
+        mu = self.mu_net(obs)
+        k = mu.shape[-1]
+        z = (act - mu) * torch.exp(-self.log_std)
+        logp = -0.5 * (z**2).sum(-1) - self.log_std.sum() - 0.5 * math.log(2 * math.pi) * k
+        entropy = (self.log_std.sum() + 0.5 * k * (1.0 + math.log(2 * math.pi))).expand(mu.shape[0])
+        return logp, entropy
 
 
 class MLPCritic(nn.Module):
@@ -214,6 +230,20 @@ class MLPActorCritic(nn.Module):
         if deterministic:
             return self.pi.mode(obs).numpy()
         return self.pi.sample(obs)[0].numpy()
+
+
+def log_prob_entropy(pi: nn.Module, obs: torch.Tensor, act: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """log pi(act|obs) and the policy's entropy, both (B,) with gradients, for a batch (B, obs_dim).
+
+    pgrl's MLP actors compute them directly; any other actor goes through the protocol's
+    ``pi(obs, act) -> (dist, logp)`` and ``dist.entropy()``.
+    """
+    direct = getattr(pi, "log_prob_entropy", None)
+    if direct is not None:
+        logp, entropy = direct(obs, act)
+        return logp, entropy
+    dist, logp = pi(obs, act)
+    return logp, entropy_of(dist)
 
 
 def entropy_of(dist: Distribution) -> torch.Tensor:

@@ -51,6 +51,17 @@ def minibatches(batch: Batch, size: int) -> Iterator[Batch]:
         yield batch[perm[start : start + size]]
 
 
+def adam(params: Iterable[torch.nn.Parameter], lr: float, eps: float = 1e-8) -> torch.optim.Adam:
+    """Adam, with PyTorch's fused kernel where every parameter allows it (floating point, on CPU or CUDA).
+
+    A small network's gradient step is mostly fixed per-call overhead; the fused kernel updates all
+    parameters in one call instead of a Python loop over them (~25% of a CartPole minibatch step).
+    """
+    params = list(params)
+    fused = bool(params) and all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
+    return torch.optim.Adam(params, lr=lr, eps=eps, fused=fused or None)
+
+
 class NanGuard:
     """What :func:`step_optimizer` does when a loss, the gradients or the parameters are not finite.
 
@@ -143,7 +154,7 @@ def step_optimizer(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
     if max_grad_norm is not None:
-        norm = torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
+        norm = torch.nn.utils.clip_grad_norm_(params, max_grad_norm, foreach=True)
         bad_grad = not bool(torch.isfinite(norm))
     else:
         grad = _first_non_finite([p.grad for p in params if p.grad is not None])

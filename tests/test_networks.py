@@ -10,12 +10,73 @@ from torch import nn
 
 from pgrl import Agent, PgrlError
 from pgrl.envs import make_vec_env
-from pgrl.networks import MLPActorCritic, activation_name, entropy_of, resolve_activation
+from pgrl.networks import MLPActorCritic, activation_name, entropy_of, log_prob_entropy, resolve_activation
 from pgrl.rollout import Collector
+from pgrl.update import adam
 
 OBS = gym.spaces.Box(-np.inf, np.inf, shape=(4,), dtype=np.float32)
 DISCRETE = gym.spaces.Discrete(3)
 BOX = gym.spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
+
+
+@pytest.mark.parametrize("act_space", [DISCRETE, BOX])
+def test_direct_log_prob_and_entropy_match_the_distributions_values_and_gradients(act_space):
+    """The update's hot path (no distribution object) gives torch.distributions' numbers and gradients."""
+    torch.manual_seed(0)
+    ac = MLPActorCritic(OBS, act_space, hidden_sizes=(16, 16))
+    with torch.no_grad():  # a policy far from its near-uniform initialisation
+        for p in ac.pi.parameters():
+            p.add_(torch.randn_like(p))
+    obs = torch.randn(9, 4)
+    act = torch.as_tensor(ac.step(obs)[0])
+
+    def grads(loss: torch.Tensor) -> list[torch.Tensor]:
+        return [g.clone() for g in torch.autograd.grad(loss, list(ac.pi.parameters()))]
+
+    logp, ent = log_prob_entropy(ac.pi, obs, act)
+    dist, logp_ref = ac.pi(obs, act)
+    ent_ref = entropy_of(dist)
+    assert logp.shape == ent.shape == (9,)
+    torch.testing.assert_close(logp, logp_ref, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(ent, ent_ref, rtol=1e-5, atol=1e-6)
+    weights = torch.randn(9)
+    for got, want in zip(
+        grads((logp * weights).sum() + ent.sum()), grads((logp_ref * weights).sum() + ent_ref.sum()), strict=True
+    ):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
+
+
+def test_log_prob_entropy_falls_back_to_the_protocol_for_other_actors():
+    class Actor(nn.Module):  # a user's actor: only the protocol's pi(obs, act) -> (dist, logp)
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = nn.Linear(4, 3)
+
+        def forward(self, obs, act=None):
+            dist = torch.distributions.Categorical(logits=self.net(obs))
+            return dist, None if act is None else dist.log_prob(act)
+
+    actor, obs, act = Actor(), torch.randn(5, 4), torch.tensor([0, 1, 2, 1, 0])
+    logp, ent = log_prob_entropy(actor, obs, act)
+    dist, logp_ref = actor(obs, act)
+    torch.testing.assert_close(logp, logp_ref)
+    torch.testing.assert_close(ent, dist.entropy())
+
+
+def test_adam_is_fused_for_float_parameters_and_steps_like_plain_adam():
+    torch.manual_seed(0)
+    a, b = nn.Linear(4, 3), nn.Linear(4, 3)
+    b.load_state_dict(a.state_dict())
+    fused, plain = adam(a.parameters(), lr=1e-2, eps=1e-5), torch.optim.Adam(b.parameters(), lr=1e-2, eps=1e-5)
+    assert fused.defaults["fused"] is True
+    x = torch.randn(8, 4)
+    for _ in range(5):
+        for net, opt in ((a, fused), (b, plain)):
+            opt.zero_grad()
+            net(x).pow(2).sum().backward()
+            opt.step()
+    for p, q in zip(a.parameters(), b.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize(("act_space", "act_shape"), [(DISCRETE, ()), (BOX, (2,))])

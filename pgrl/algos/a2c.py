@@ -25,7 +25,6 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import torch
 from torch import nn
 
 from pgrl import distributed
@@ -34,9 +33,9 @@ from pgrl.agent import Agent
 from pgrl.envs import EnvSpec
 from pgrl.hyperparams import validate
 from pgrl.losses import policy_gradient_loss, value_loss
-from pgrl.networks import MLPActorCritic, entropy_of
+from pgrl.networks import MLPActorCritic, log_prob_entropy
 from pgrl.training import Callback, Run, resolve_hyperparameters
-from pgrl.update import make_batch, set_lr, step_optimizer
+from pgrl.update import adam, make_batch, set_lr, step_optimizer
 
 
 def a2c(
@@ -114,7 +113,7 @@ def a2c(
               tensorboard=tensorboard, resume=resume, nan_policy=nan_policy,
               steps_per_collect=hp["n_steps"])  # fmt: skip
     ac = run.agent.ac
-    optimizers = {"ac": torch.optim.Adam(ac.parameters(), lr=hp["lr"], eps=1e-5)}
+    optimizers = {"ac": adam(ac.parameters(), lr=hp["lr"], eps=1e-5)}
     run.attach(optimizers)
     total_updates = run.epochs * run.collects_per_epoch
 
@@ -127,10 +126,10 @@ def a2c(
             adv, ret = gae(rollout.rewards, rollout.values, rollout.next_values,
                            rollout.terminated, rollout.truncated, hp["gamma"], hp["lam"])  # fmt: skip
             batch = make_batch(rollout, adv, ret)
-            dist, logp = ac.pi(batch.obs, batch.act)
+            logp, entropies = log_prob_entropy(ac.pi, batch.obs, batch.act)
             pi_loss = policy_gradient_loss(logp, distributed.standardize(batch.adv) if hp["norm_adv"] else batch.adv)
             v_loss = value_loss(ac.v(batch.obs), batch.ret)
-            entropy = entropy_of(dist).mean()
+            entropy = entropies.mean()
             loss = pi_loss - hp["ent_coef"] * entropy + hp["vf_coef"] * v_loss
             step_optimizer(optimizers["ac"], loss, ac.parameters(), hp["max_grad_norm"])
             for name, value in zip(losses, (pi_loss, v_loss, entropy), strict=True):

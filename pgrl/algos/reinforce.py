@@ -39,7 +39,7 @@ from pgrl.hyperparams import validate
 from pgrl.losses import policy_gradient_loss, value_loss
 from pgrl.networks import MLPActorCritic, entropy_of
 from pgrl.training import Callback, Run, resolve_hyperparameters
-from pgrl.update import Batch, make_batch, set_lr, step_optimizer
+from pgrl.update import Batch, adam, make_batch, set_lr, step_optimizer
 
 
 def reinforce_weights(returns: torch.Tensor, values: torch.Tensor | None, normalize: bool) -> torch.Tensor:
@@ -140,9 +140,9 @@ def reinforce(
               vectorization, eval_episodes, overwrite, env_id, eval_every=eval_every,
               tensorboard=tensorboard, resume=resume, nan_policy=nan_policy)  # fmt: skip
     ac = run.agent.ac
-    optimizers = {"pi": torch.optim.Adam(ac.pi.parameters(), lr=hp["pi_lr"])}
+    optimizers = {"pi": adam(ac.pi.parameters(), lr=hp["pi_lr"])}
     if hp["baseline"]:
-        optimizers["v"] = torch.optim.Adam(ac.v.parameters(), lr=hp["vf_lr"])
+        optimizers["v"] = adam(ac.v.parameters(), lr=hp["vf_lr"])
     run.attach(optimizers)
 
     def update(batch: Batch, n_all: int) -> dict[str, float]:

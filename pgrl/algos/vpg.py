@@ -29,7 +29,7 @@ from pgrl.hyperparams import validate
 from pgrl.losses import policy_gradient_loss, value_loss
 from pgrl.networks import MLPActorCritic, entropy_of
 from pgrl.training import Callback, Run, resolve_hyperparameters
-from pgrl.update import make_batch, set_lr, step_optimizer
+from pgrl.update import adam, make_batch, set_lr, step_optimizer
 
 
 def vpg(
@@ -109,8 +109,8 @@ def vpg(
               tensorboard=tensorboard, resume=resume, nan_policy=nan_policy)  # fmt: skip
     ac = run.agent.ac
     optimizers = {
-        "pi": torch.optim.Adam(ac.pi.parameters(), lr=hp["pi_lr"]),
-        "v": torch.optim.Adam(ac.v.parameters(), lr=hp["vf_lr"]),
+        "pi": adam(ac.pi.parameters(), lr=hp["pi_lr"]),
+        "v": adam(ac.v.parameters(), lr=hp["vf_lr"]),
     }
     run.attach(optimizers)
 
