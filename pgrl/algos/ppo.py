@@ -25,11 +25,11 @@ from pgrl.advantages import gae
 from pgrl.agent import Agent
 from pgrl.envs import EnvSpec
 from pgrl.errors import PgrlError
-from pgrl.hyperparams import validate
+from pgrl.hyperparams import batch_size, validate
 from pgrl.losses import ppo_clip_loss, value_loss
-from pgrl.networks import MLPActorCritic, entropy_of
+from pgrl.networks import MLPActorCritic, log_prob_entropy
 from pgrl.training import Callback, Run, resolve_hyperparameters
-from pgrl.update import Batch, make_batch, minibatches, set_lr, step_optimizer
+from pgrl.update import Batch, adam, make_batch, minibatches, set_lr, step_optimizer
 
 
 def ppo(
@@ -95,7 +95,8 @@ def ppo(
         target_kl: stop the policy's passes once the approximate KL exceeds 1.5 * target_kl (None: never).
         logger_kwargs: ``dict(output_dir=..., exp_name=...)``; default runs/<exp_name>/<time>_s<seed>.
         save_freq: checkpoint every this many epochs (and always at the end).
-        num_envs: parallel env copies. minibatch_size: samples per gradient step.
+        num_envs: parallel env copies. minibatch_size: samples per gradient step (when left to the preset,
+            at most the batch of steps_per_epoch).
         update_epochs: passes over each batch.
         shared_optimizer: one Adam on pi_loss - ent_coef * entropy + vf_coef * v_loss (modern), or
             Spinning Up's two optimizers. Passing vf_lr or train_v_iters selects Spinning Up's.
@@ -136,6 +137,10 @@ def ppo(
         max_grad_norm=max_grad_norm, anneal_lr=anneal_lr, norm_adv=norm_adv, norm_obs=norm_obs,
     )  # fmt: skip
     env_fn, env_id, hp = resolve_hyperparameters("ppo", env_fn, given, resume)
+    spe, n_envs = hp["steps_per_epoch"], hp["num_envs"]
+    if minibatch_size is None and resume is None and all(type(x) is int and x >= 1 for x in (spe, n_envs)):
+        # A preset's minibatch is capped at a smaller batch that the caller asked for.
+        hp["minibatch_size"] = min(hp["minibatch_size"], batch_size(spe, n_envs))
     hp["train_pi_iters"] = hp["train_pi_iters"] or hp["update_epochs"]
     hp["train_v_iters"] = hp["train_v_iters"] or hp["update_epochs"]
     validate(hp)
@@ -145,25 +150,25 @@ def ppo(
               tensorboard=tensorboard, resume=resume, nan_policy=nan_policy)  # fmt: skip
     ac = run.agent.ac
     if hp["shared_optimizer"]:
-        optimizers = {"ac": torch.optim.Adam(ac.parameters(), lr=hp["pi_lr"], eps=1e-5)}
+        optimizers = {"ac": adam(ac.parameters(), lr=hp["pi_lr"], eps=1e-5)}
         base_lr = {"ac": hp["pi_lr"]}
     else:
         optimizers = {
-            "pi": torch.optim.Adam(ac.pi.parameters(), lr=hp["pi_lr"]),
-            "v": torch.optim.Adam(ac.v.parameters(), lr=hp["vf_lr"]),
+            "pi": adam(ac.pi.parameters(), lr=hp["pi_lr"]),
+            "v": adam(ac.v.parameters(), lr=hp["vf_lr"]),
         }
         base_lr = {"pi": hp["pi_lr"], "v": hp["vf_lr"]}
     run.attach(optimizers)  # checkpointed, restored on resume, NaN-guarded in step_optimizer
 
     def pi_terms(b: Batch) -> tuple[torch.Tensor, dict[str, float], torch.Tensor]:
-        dist, logp = ac.pi(b.obs, b.act)
+        logp, entropy = log_prob_entropy(ac.pi, b.obs, b.act)
         adv = b.adv
         if hp["norm_adv"] and distributed.active():  # over every process's minibatch
             adv = distributed.standardize(adv)
         elif hp["norm_adv"] and len(adv) > 1:
             adv = (adv - adv.mean()) / (adv.std() + 1e-8)
         loss, info = ppo_clip_loss(logp, b.logp, adv, hp["clip_ratio"])
-        return loss, info, entropy_of(dist).mean()
+        return loss, info, entropy.mean()
 
     minibatch_size = distributed.share(hp["minibatch_size"])  # per process: same number of steps per epoch
     while True:
