@@ -276,6 +276,18 @@ def test_bad_hyperparameters_are_refused_before_writing(tmp_path):
         small(tmp_path, "bad", shared_optimizer=True, vf_lr=1e-3)
 
 
+def test_a_presets_minibatch_is_capped_at_a_smaller_batch_but_a_passed_one_is_not(tmp_path):
+    # The CartPole-v1 preset's minibatch is 512; 16 envs x 8 steps make a batch of 128.
+    _, history = ppo("CartPole-v1", steps_per_epoch=128, epochs=1, verbose=False, eval_episodes=0,
+                     logger_kwargs={"output_dir": str(tmp_path / "capped")})  # fmt: skip
+    config = json.loads((tmp_path / "capped" / "config.json").read_text())
+    assert config["hyperparameters"]["minibatch_size"] == 128 and history[-1]["TotalEnvInteracts"] == 128
+    with pytest.raises(PgrlError, match="minibatch_size 512 is larger than the batch of 128"):
+        ppo("CartPole-v1", steps_per_epoch=128, minibatch_size=512, epochs=1, verbose=False,
+            logger_kwargs={"output_dir": str(tmp_path / "refused")})  # fmt: skip
+    assert not (tmp_path / "refused").exists()
+
+
 def test_observation_normalisation_is_saved_and_restored(tmp_path):
     agent, history = small(tmp_path, "norm", epochs=2, norm_obs=True)
     rms = agent.obs_rms
