@@ -117,10 +117,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "ppo": {
-        # Tuned for wall clock (benchmarks/README.md): 16 envs x 128 steps, 6 passes in minibatches of 512
-        # (24 gradient steps per 2,048 env steps), lr 2e-3 annealed to 0 over 50 epochs (102,400 steps) so that the
-        # policy is still solved at the end. Seeds 0-9 first pass 475 at
-        # 8k-61k steps (median ~20k) and all end at 500; tuned on seeds 100-104.
+        # Tuned for wall clock on seeds 100-104 (benchmarks/README.md): 16 envs x 128 steps, 6 passes in
+        # minibatches of 512 (24 gradient steps per 2,048 env steps), lr 2e-3 annealed to 0 over 50 epochs
+        # (102,400 steps) so that the policy is still solved at the end. Seeds 0-9 first pass 475 at
+        # 8k-61k steps (median ~20k) and all end at 500.
         "CartPole-v1": {
             "num_envs": 16,
             "steps_per_epoch": 2048,
@@ -150,7 +150,8 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "ent_coef": 0.01,
             "activation": "relu",
         },
-        # The CartPole-v1 preset carries over to the continuous-force cart-pole.
+        # rl-baselines3-zoo's CartPole-v1 recipe (8 envs x 32 steps, 20 passes of 256) for the continuous-force
+        # cart-pole; not retuned for wall clock.
         "pgrl/ContinuousCartPole-v0": {
             "num_envs": 8,
             "steps_per_epoch": 256,
