@@ -133,7 +133,7 @@ def test_two_process_ppo_solves_cartpole(tmp_path):
     progress = (out / "progress.txt").read_text().splitlines()
     header = progress[0].split("\t")
     last = dict(zip(header, progress[-1].split("\t"), strict=True))
-    assert int(last["TotalEnvInteracts"]) == 50 * 2048  # the preset's budget; both processes' steps counted
+    assert int(last["TotalEnvInteracts"]) == 64 * 2048  # the preset's budget; both processes' steps counted
     assert not list(tmp_path.glob("**/rank*"))  # only rank 0 wrote
 
 

@@ -52,7 +52,7 @@ def read_progress(path) -> tuple[list[str], list[list[str]]]:
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_ppo_solves_cartpole(seed, tmp_path):
-    """The preset (16 envs x 128 steps, 50 epochs with the lr annealed to 0) is solved within 100k env
+    """The preset (32 envs x 64 steps, 64 epochs with the lr annealed to 0) is solved within 100k env
     steps: the policy after 48 epochs (98,304 steps) is evaluated."""
     agent, history = ppo(
         "CartPole-v1",
@@ -65,7 +65,7 @@ def test_ppo_solves_cartpole(seed, tmp_path):
     total = history[-1]["TotalEnvInteracts"]
     assert total == 48 * 2048 <= 100_000
     config = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert config["hyperparameters"]["epochs"] == 50  # the lr schedule is the preset's
+    assert config["hyperparameters"]["epochs"] == 64  # the lr schedule is the preset's
     returns, lengths = pgrl.evaluate(agent, "CartPole-v1", episodes=20, seed=seed)
     assert len(returns) == len(lengths) == 20
     assert returns.mean() >= 475, f"seed {seed}: mean return {returns.mean():.1f} after {total} steps"
@@ -84,8 +84,8 @@ def test_course_notebook_call_runs_unchanged_and_learns(tmp_path, monkeypatch, c
     )
     assert isinstance(agent, Agent)
     assert len(history) == 20
-    # 5000 is rounded up to a multiple of the preset's 16 envs (documented in ppo's docstring)
-    assert history[-1]["TotalEnvInteracts"] == 20 * 5008
+    # 5000 is rounded up to a multiple of the preset's 32 envs (documented in ppo's docstring)
+    assert history[-1]["TotalEnvInteracts"] == 20 * 5024
     first, last = history[0]["AverageEpRet"], history[-1]["AverageEpRet"]
     assert first < 60
     assert last > 150 and last > 4 * first, f"AverageEpRet {first:.1f} -> {last:.1f}"
@@ -277,7 +277,7 @@ def test_bad_hyperparameters_are_refused_before_writing(tmp_path):
 
 
 def test_a_presets_minibatch_is_capped_at_a_smaller_batch_but_a_passed_one_is_not(tmp_path):
-    # The CartPole-v1 preset's minibatch is 512; 16 envs x 8 steps make a batch of 128.
+    # The CartPole-v1 preset's minibatch is 512; 32 envs x 4 steps make a batch of 128.
     _, history = ppo("CartPole-v1", steps_per_epoch=128, epochs=1, verbose=False, eval_episodes=0,
                      logger_kwargs={"output_dir": str(tmp_path / "capped")})  # fmt: skip
     config = json.loads((tmp_path / "capped" / "config.json").read_text())
