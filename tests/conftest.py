@@ -6,6 +6,8 @@ fixtures without importing conftest.
 
 from __future__ import annotations
 
+import math
+import platform
 import signal
 import sys
 import tempfile
@@ -91,3 +93,56 @@ class CountingEnv(gym.Env):
 def counting_env() -> type[CountingEnv]:
     """The CountingEnv class (a fixture so that test files need not import conftest)."""
     return CountingEnv
+
+
+@pytest.fixture(scope="session")
+def fingerprint() -> dict[str, str]:
+    """What decides the exact floating-point results: the CPU, its kernels and the library versions."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cpu_capability": str(torch.backends.cpu.get_cpu_capability()),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+    }
+
+
+def _same_numbers(a: Any, b: Any, exact: bool, path: str) -> None:
+    """Recursively equal: numbers bit for bit when ``exact``, else to rtol 1e-4 (see tests/test_golden.py)."""
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and set(a) == set(b), f"{path}: keys {sorted(a)} != {sorted(b)}"
+        for k in a:
+            _same_numbers(a[k], b[k], exact, f"{path}.{k}")
+    elif isinstance(a, list) and a and all(isinstance(x, int | float) for x in a):
+        x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+        assert x.shape == y.shape, f"{path}: shape {x.shape} != {y.shape}"
+        if exact:
+            np.testing.assert_array_equal(x, y, err_msg=path)
+        else:
+            np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-6, err_msg=path)
+    elif isinstance(a, list):
+        assert isinstance(b, list) and len(a) == len(b), f"{path}: {a!r} != {b!r}"
+        for i, (u, v) in enumerate(zip(a, b, strict=True)):
+            _same_numbers(u, v, exact, f"{path}[{i}]")
+    elif isinstance(a, float) and isinstance(b, int | float):
+        if math.isnan(a):
+            assert math.isnan(b), f"{path}: {b} is not NaN"
+        elif exact:
+            assert a == b, f"{path}: {a!r} != {b!r}"
+        else:
+            assert b == pytest.approx(a, rel=1e-4, abs=1e-6), f"{path}: {a!r} != {b!r}"
+    else:
+        assert a == b, f"{path}: {a!r} != {b!r}"
+
+
+@pytest.fixture
+def same_numbers() -> Any:
+    """``same_numbers(expected, actual, exact, path)``: recursive comparison of recorded runs."""
+    return _same_numbers
