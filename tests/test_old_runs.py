@@ -2,9 +2,9 @@
 evaluates, watches and resumes: config.json and checkpoint.pt keep their formats.
 
 The run: PPO on CartPole-v1, seed 11, (4,) hidden units, stopped by its callback after 2 of 4 epochs.
-``run-7b84031-expected.json`` holds what 7b84031 reached after the same run's 4 epochs uninterrupted,
-so resuming the old directory with today's code must reach exactly that (to float tolerance on another
-machine, see tests/test_golden.py).
+``run-7b84031-expected.json`` holds what resuming it to 4 epochs reached just before the design
+refactor (7b84031 plus PPO's population-std advantage normalisation), so today's code must resume it to
+exactly that (to float tolerance on another machine, see tests/test_golden.py).
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def test_old_run_watches(tmp_path: Path) -> None:
     assert video.stat().st_size > 0
 
 
-def test_old_run_resumes_where_the_old_code_would_have_gone(
+def test_old_run_resumes_as_before(
     tmp_path: Path, same_numbers: Any, fingerprint: dict[str, str]
 ) -> None:
     run = copy_run(tmp_path)

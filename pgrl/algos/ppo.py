@@ -162,11 +162,8 @@ def ppo(
 
     def pi_terms(b: Batch) -> tuple[torch.Tensor, dict[str, float], torch.Tensor]:
         logp, entropy = log_prob_entropy(ac.pi, b.obs, b.act)
-        adv = b.adv
-        if hp["norm_adv"] and distributed.active():  # over every process's minibatch
-            adv = distributed.standardize(adv)
-        elif hp["norm_adv"] and len(adv) > 1:
-            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+        # Standardised with the population std, over every process's minibatch when data-parallel.
+        adv = distributed.standardize(b.adv) if hp["norm_adv"] else b.adv
         loss, info = ppo_clip_loss(logp, b.logp, adv, hp["clip_ratio"])
         return loss, info, entropy.mean()
 
