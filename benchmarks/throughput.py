@@ -27,19 +27,20 @@ ALGOS = ["ppo", "vpg", "a2c", "reinforce", "ars"]
 
 def epoch_steps(algo: str, env_id: str) -> int:
     """Env steps of one epoch with the algorithm's preset (ARS: an estimate, its episodes vary)."""
-    from pgrl.hyperparams import batch_size, resolve
+    from pgrl.algos.registry import ALGORITHMS
+    from pgrl.config import batch_size
 
-    hp = resolve(algo, env_id, {})
+    cfg: Any = ALGORITHMS[algo].config.resolve(env_id, {})
     if algo == "ars":
-        return 2 * hp["n_directions"] * 200
-    return batch_size(hp["steps_per_epoch"], hp["num_envs"])
+        return 2 * cfg.n_directions * 200
+    return batch_size(cfg.steps_per_epoch, cfg.num_envs)
 
 
 def num_envs(algo: str, env_id: str) -> int:
-    from pgrl.hyperparams import resolve
+    from pgrl.algos.registry import ALGORITHMS
 
-    hp = resolve(algo, env_id, {})
-    return 2 * hp["n_directions"] if algo == "ars" else int(hp["num_envs"])
+    cfg: Any = ALGORITHMS[algo].config.resolve(env_id, {})
+    return int(cfg.num_envs)  # ARS: one env copy per perturbed policy, 2 * n_directions
 
 
 def train_rate(algo: str, env_id: str, steps: int, vectorization: str = "sync") -> float:

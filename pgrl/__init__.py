@@ -1,7 +1,5 @@
 """pgrl: policy-gradient reinforcement learning that reads like the pseudocode and runs fast on a CPU."""
 
-__version__ = "0.1.0"
-
 from pgrl.agent import Agent
 from pgrl.algos.a2c import a2c
 from pgrl.algos.ars import ars
@@ -12,6 +10,7 @@ from pgrl.errors import PgrlError
 from pgrl.evaluate import evaluate
 from pgrl.load import load
 from pgrl.plot import plot
+from pgrl.version import __version__
 from pgrl.watch import watch
 
 __all__ = [

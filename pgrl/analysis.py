@@ -40,8 +40,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from pgrl.errors import PgrlError
-
-PROGRESS_FILE = "progress.txt"
+from pgrl.rundir import CONFIG, PROGRESS
 
 X_COLUMNS: dict[str, tuple[str, str]] = {
     "steps": ("TotalEnvInteracts", "environment steps"),
@@ -78,7 +77,7 @@ class RunData:
     def column(self, name: str) -> np.ndarray:
         if name not in self.columns:
             known = ", ".join(self.columns)
-            raise PgrlError(f"{str(self.path / PROGRESS_FILE)!r} has no column {name!r}; its columns: {known}")
+            raise PgrlError(f"{str(self.path / PROGRESS)!r} has no column {name!r}; its columns: {known}")
         return self.columns[name]
 
 
@@ -115,7 +114,7 @@ def read_progress(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
 
 
 def _read_config(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / "config.json"
+    path = run_dir / CONFIG
     if not path.exists():
         return {}
     try:
@@ -128,9 +127,9 @@ def _read_config(run_dir: Path) -> dict[str, Any]:
 def load_run(run_dir: str | os.PathLike[str]) -> RunData:
     """A run directory's progress.txt and config.json."""
     run_dir = Path(run_dir)
-    progress = run_dir / PROGRESS_FILE
+    progress = run_dir / PROGRESS
     if not progress.exists():
-        raise PgrlError(f"no {PROGRESS_FILE} in {str(run_dir)!r}; pass a run directory or a directory of runs")
+        raise PgrlError(f"no {PROGRESS} in {str(run_dir)!r}; pass a run directory or a directory of runs")
     return RunData(run_dir, read_progress(progress), _read_config(run_dir))
 
 
@@ -143,12 +142,12 @@ def find_runs(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
         path = Path(p)
         if not path.exists():
             raise PgrlError(f"{str(path)!r} does not exist")
-        if path.is_file() and path.name == PROGRESS_FILE:
+        if path.is_file() and path.name == PROGRESS:
             path = path.parent
-        if (path / PROGRESS_FILE).exists():
+        if (path / PROGRESS).exists():
             hits = [path]
         else:
-            hits = sorted({Path(root) for root, _, files in os.walk(path) if PROGRESS_FILE in files})
+            hits = sorted({Path(root) for root, _, files in os.walk(path) if PROGRESS in files})
         for h in hits:
             key = h.resolve()
             if key not in seen:
@@ -162,7 +161,7 @@ def load_runs(paths: Iterable[str | os.PathLike[str]]) -> list[RunData]:
     paths = list(paths)
     runs = [load_run(p) for p in find_runs(paths)]
     if not runs:
-        raise PgrlError(f"no runs (directories with {PROGRESS_FILE}) under {', '.join(map(str, paths))}")
+        raise PgrlError(f"no runs (directories with {PROGRESS}) under {', '.join(map(str, paths))}")
     return runs
 
 

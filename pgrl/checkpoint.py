@@ -1,7 +1,8 @@
 """Checkpoints: written atomically, read back as tensors and plain data only.
 
-A checkpoint is one ``checkpoint.pt`` in the run directory: a dict of state_dicts (network,
-optimizers), observation-normalisation statistics, counters and RNG states. ``torch.load`` runs with
+A checkpoint is one ``checkpoint.pt`` in the run directory (:mod:`pgrl.rundir`): a dict of state_dicts
+(network, optimizers), observation-normalisation statistics, counters, RNG states and the collector's
+envs (:func:`training_state`). ``torch.load`` runs with
 ``weights_only=True``, so a file that hides a pickled object is refused, never executed. The run's
 config (hyperparameters, spaces) sits beside it in config.json.
 """
@@ -11,8 +12,9 @@ from __future__ import annotations
 import json
 import os
 import pickle
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
@@ -20,18 +22,44 @@ import torch
 
 from pgrl.errors import PgrlError
 from pgrl.files import atomic_write
+from pgrl.rundir import CHECKPOINT, CONFIG
+from pgrl.snapshot import rng_state
 
-CHECKPOINT_FILE = "checkpoint.pt"
-CONFIG_FILE = "config.json"
+if TYPE_CHECKING:
+    from pgrl.agent import Agent
+    from pgrl.optim import Optimizer
+    from pgrl.rollout import Collector
+
 FORMAT = "pgrl-checkpoint"
 VERSION = 1
+
+
+def training_state(
+    agent: Agent,
+    epoch: int,
+    total_steps: int,
+    optimizers: Mapping[str, Optimizer],
+    collector: Collector | None,
+) -> dict[str, Any]:
+    """What a checkpoint holds to resume training: the network, the observation statistics, the
+    counters, every optimizer's state, the RNG states of python, numpy and torch, and the collector's
+    current observations, episode tallies and env state (None for an algorithm without one)."""
+    return {
+        "ac": agent.ac.state_dict(),
+        "obs_rms": agent.obs_rms.state_dict() if agent.obs_rms is not None else None,
+        "epoch": epoch,
+        "total_steps": total_steps,
+        "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()},
+        "rng": rng_state(),
+        "collector": collector.state_dict() if collector is not None else None,
+    }
 
 
 def save_checkpoint(run_dir: str | os.PathLike[str], state: dict[str, Any]) -> Path:
     """Write ``state`` to run_dir/checkpoint.pt via a temp file, fsync and rename: a crash at any
     moment leaves either the previous checkpoint or the new one, never a torn file. A failed write
     (e.g. a full disk) raises :class:`PgrlError` and leaves the previous checkpoint in place."""
-    path = Path(run_dir) / CHECKPOINT_FILE
+    path = Path(run_dir) / CHECKPOINT
     payload = {"format": FORMAT, "version": VERSION, **state}
     kept = "the previous checkpoint is intact" if path.exists() else "no checkpoint was written"
     atomic_write(path, lambda f: torch.save(payload, f), kept)
@@ -42,7 +70,7 @@ def load_checkpoint(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """Read run_dir/checkpoint.pt with ``weights_only=True``; refuse missing, corrupt or foreign files."""
     path = Path(run_dir)
     if path.is_dir():
-        path = path / CHECKPOINT_FILE
+        path = path / CHECKPOINT
     if not path.exists():
         raise PgrlError(f"no checkpoint at {str(path)!r}; pass the directory of a pgrl run")
     try:
@@ -66,15 +94,15 @@ def load_checkpoint(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def load_config(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    path = Path(run_dir) / CONFIG_FILE
+    path = Path(run_dir) / CONFIG
     if not path.exists():
-        raise PgrlError(f"no {CONFIG_FILE} in {str(run_dir)!r}; pass the directory of a pgrl run")
+        raise PgrlError(f"no {CONFIG} in {str(run_dir)!r}; pass the directory of a pgrl run")
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
     except OSError as e:
         raise PgrlError(f"cannot read {str(path)!r}: {e.strerror or e}") from e
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise PgrlError(f"corrupt {CONFIG_FILE} in {str(run_dir)!r}: {e}") from e
+        raise PgrlError(f"corrupt {CONFIG} in {str(run_dir)!r}: {e}") from e
     if not isinstance(config, dict) or "algo" not in config:
         raise PgrlError(f"{str(path)!r} is not a pgrl run config")
     return config

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import datetime
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 import torch.distributed as dist
+
+from pgrl.advantages import standardize as local_standardize
 
 SEED_STRIDE = 10000
 """Rank r seeds its envs and RNGs with seed + SEED_STRIDE * r."""
@@ -152,12 +154,6 @@ def mean_float(x: float) -> float:
     return float(sum_array([x])[0]) / world_size()
 
 
-def any_true(flag: bool) -> bool:
-    if not active():
-        return flag
-    return bool(sum_array([1.0 if flag else 0.0])[0] > 0)
-
-
 def gather_objects(obj: Any) -> list[Any]:
     """Every process's ``obj`` (picklable), in rank order; ``[obj]`` with one process."""
     if not active():
@@ -197,8 +193,6 @@ def global_count(n: int) -> int:
 def standardize(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     """:func:`pgrl.advantages.standardize` with the mean and (population) std over every process's
     ``x`` (one all_reduce of count, sum and sum of squares); the plain function with one process."""
-    from pgrl.advantages import standardize as local_standardize
-
     if not active():
         return local_standardize(x, eps)
     xd = x.detach().to(torch.float64)
@@ -238,11 +232,18 @@ def sync_running_stats(rms: Any, before: tuple[np.ndarray, np.ndarray, float]) -
     rms.mean, rms.var, rms.count = mean, np.maximum(ex2 - mean**2, 0.0), count
 
 
+def broadcast_running_stats(rms: Any) -> None:
+    """Make every process's :class:`pgrl.normalize.RunningMeanStd` (or None) that of rank 0."""
+    if rms is None or not active():
+        return
+    stats = broadcast_tensor(torch.from_numpy(np.concatenate([rms.mean, rms.var, [rms.count]])))
+    d = rms.mean.size
+    rms.mean = stats[:d].numpy().reshape(rms.mean.shape)
+    rms.var = stats[d : 2 * d].numpy().reshape(rms.var.shape)
+    rms.count = float(stats[-1])
+
+
 def running_stats_snapshot(rms: Any) -> tuple[np.ndarray, np.ndarray, float] | None:
     if rms is None or not active():
         return None
     return rms.mean.copy(), rms.var.copy(), float(rms.count)
-
-
-def flat_params(params: Iterable[torch.Tensor]) -> torch.Tensor:
-    return torch.cat([p.detach().reshape(-1) for p in params])

@@ -19,7 +19,6 @@ its seeds (:func:`pgrl.analysis.summarize_group`); :meth:`GridSummary.plot` draw
 from __future__ import annotations
 
 import contextlib
-import inspect
 import itertools
 import json
 import math
@@ -32,10 +31,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pgrl.errors import PgrlError
+import torch
 
-AC_KWARGS = ("hidden_sizes", "activation")
-"""Grid keys that go to the network (ac_kwargs) rather than to the algorithm."""
+from pgrl import options
+from pgrl.algos.registry import ALGORITHMS
+from pgrl.analysis import load_run, score_column, summarize_group
+from pgrl.checkpoint import load_checkpoint, load_config
+from pgrl.config import hyperparameters
+from pgrl.errors import PgrlError
+from pgrl.logger import atomic_write_text
+from pgrl.plot import check_format
+from pgrl.plot import plot as plot_runs
+from pgrl.rundir import CHECKPOINT, CONFIG, EVAL, PROGRESS
 
 BACKENDS = ("local", "ray")
 
@@ -114,10 +121,12 @@ class Variant:
         return f"{self.name}/s{self.seed}"
 
 
-def _accepted(algo: str) -> set[str]:
-    from pgrl.algos.registry import ALGORITHMS
-
-    return set(inspect.signature(ALGORITHMS[algo].fn).parameters) | set(AC_KWARGS)
+def axes(algo: str) -> tuple[set[str], set[str]]:
+    """What a grid may vary for an algorithm: (its hyperparameters, of which the network's go to
+    ac_kwargs), plus the run options declared ``grid=True`` (e.g. eval_every, nan_policy)."""
+    fields = hyperparameters(ALGORITHMS[algo].config)
+    varied = {hp.name for hp in fields} | {name for name, opt in options.declared().items() if opt.grid}
+    return varied, {hp.name for hp in fields if hp.network}
 
 
 class Grid:
@@ -142,8 +151,6 @@ class Grid:
         eval_episodes: int = 20,
         **hyperparameters: Any,
     ) -> None:
-        from pgrl.algos.registry import ALGORITHMS
-
         self.out = Path(out)
         self.algos = [algos] if isinstance(algos, str) else list(algos)
         self.envs = [envs] if isinstance(envs, str) else list(envs)
@@ -164,9 +171,11 @@ class Grid:
         for name, values in self.hyperparameters.items():
             if not values:
                 raise PgrlError(f"hyperparameter {name} has no values")
-            if name in ("seed", "env", "env_fn", "logger_kwargs", "resume", "overwrite", "callback", "ac_kwargs"):
-                raise PgrlError(f"{name} is set by the grid itself; it cannot be a grid hyperparameter")
-            if not any(name in _accepted(a) for a in self.algos):
+            if name in ("seed", "env"):
+                raise PgrlError(
+                    f"{name} is set by the grid itself (--seeds, --env); it cannot be a grid hyperparameter"
+                )
+            if not any(name in axes(a)[0] for a in self.algos):
                 raise PgrlError(f"no algorithm of the grid ({', '.join(self.algos)}) takes a hyperparameter {name!r}")
 
     def variants(self) -> list[Variant]:
@@ -175,7 +184,7 @@ class Grid:
         seen: set[str] = set()
         out: list[Variant] = []
         for algo in self.algos:
-            accepted = _accepted(algo)
+            accepted = axes(algo)[0]
             names = [k for k in self.hyperparameters if k in accepted]
             for env in self.envs:
                 for values in itertools.product(*(self.hyperparameters[k] for k in names)):
@@ -214,8 +223,6 @@ class Grid:
         if backend not in BACKENDS:
             raise PgrlError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
         if plot is not None:
-            from pgrl.plot import check_format
-
             check_format(plot)
         variants = self.variants()
         self.out.mkdir(parents=True, exist_ok=True)
@@ -253,28 +260,22 @@ def _spec(v: Variant, eval_episodes: int) -> dict[str, Any]:
 
 def run_state(run_dir: Path) -> tuple[str, int | None]:
     """("finished" | "interrupted" | "broken" | "new", the checkpoint's epoch) of a run directory."""
-    from pgrl.checkpoint import CHECKPOINT_FILE, load_checkpoint, load_config
-
-    if (run_dir / "eval.json").exists():
+    if (run_dir / EVAL).exists():
         return "finished", None
-    if (run_dir / CHECKPOINT_FILE).exists():
+    if (run_dir / CHECKPOINT).exists():
         try:
             epoch = int(load_checkpoint(run_dir)["epoch"])
             epochs = int(load_config(run_dir)["hyperparameters"]["epochs"])
         except (PgrlError, KeyError, TypeError, ValueError):
             return "broken", None
         return ("finished" if epoch >= epochs else "interrupted"), epoch
-    if (run_dir / "progress.txt").exists() or (run_dir / "config.json").exists():
+    if (run_dir / PROGRESS).exists() or (run_dir / CONFIG).exists():
         return "broken", None  # died before its first checkpoint: start again
     return "new", None
 
 
 def run_variant(spec: dict[str, Any]) -> dict[str, Any]:
     """Train one run of a grid (in a worker process); never raises: failures come back as results."""
-    import torch
-
-    from pgrl.algos.registry import ALGORITHMS
-
     torch.set_num_threads(1)
     run_dir = Path(spec["run_dir"])
     result: dict[str, Any] = {"label": spec["label"], "run_dir": str(run_dir), "error": None, "seconds": 0.0}
@@ -285,7 +286,7 @@ def run_variant(spec: dict[str, Any]) -> dict[str, Any]:
             result["status"] = "skipped"
         else:
             hp = dict(spec["hyperparameters"])
-            ac_kwargs = {k: hp.pop(k) for k in AC_KWARGS if k in hp}
+            ac_kwargs = {k: hp.pop(k) for k in axes(spec["algo"])[1] if k in hp}
             kwargs: dict[str, Any] = {
                 "env_fn": spec["env"],
                 "seed": spec["seed"],
@@ -308,7 +309,7 @@ def run_variant(spec: dict[str, Any]) -> dict[str, Any]:
         result["error"] = f"{type(e).__name__}: {' '.join(str(e).split())}"
         result["bad_input"] = isinstance(e, PgrlError)
     result["seconds"] = time.perf_counter() - start
-    eval_file = run_dir / "eval.json"
+    eval_file = run_dir / EVAL
     if result["status"] != "failed" and eval_file.exists():
         result["eval_return"] = float(json.loads(eval_file.read_text())["mean_return"])
     return result
@@ -412,22 +413,14 @@ class GridSummary:
         return {"column": self.column, "rows": self.rows, "failures": self.failures, "results": self.results}
 
     def save(self, path: Path) -> None:
-        from pgrl.logger import atomic_write_text
-
         atomic_write_text(path, json.dumps(self.as_dict(), indent=2, default=str) + "\n")
 
     def plot(self, out: str | os.PathLike[str], **kwargs: Any) -> Any:
         """Learning curves of the variants (mean over seeds with a bootstrap band), via :func:`pgrl.plot.plot`."""
-        from pgrl.plot import plot
-
-        dirs = [
-            r["run_dir"]
-            for r in self.results
-            if r["status"] != "failed" and Path(r["run_dir"], "progress.txt").exists()
-        ]
+        dirs = [r["run_dir"] for r in self.results if r["status"] != "failed" and Path(r["run_dir"], PROGRESS).exists()]
         if not dirs:
             raise PgrlError("no finished run to plot")
-        return plot(dirs, out, **kwargs)
+        return plot_runs(dirs, out, **kwargs)
 
 
 def _f(v: float) -> str:
@@ -441,8 +434,6 @@ def failure_line(failures: Sequence[Mapping[str, Any]], total: int) -> str:
 
 def summarize(variants: Iterable[Variant], results: Mapping[str, dict[str, Any]], seconds: float = 0.0) -> GridSummary:
     """Group the finished runs by variant and score them with :mod:`pgrl.analysis`."""
-    from pgrl.analysis import load_run, score_column, summarize_group
-
     by_name: dict[str, list[Variant]] = {}
     for v in variants:
         by_name.setdefault(v.name, []).append(v)

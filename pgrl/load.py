@@ -13,9 +13,8 @@ from torch import nn
 from pgrl.agent import Agent
 from pgrl.checkpoint import load_checkpoint, load_config, space_from_json
 from pgrl.errors import PgrlError
-from pgrl.networks import MLPActorCritic
+from pgrl.networks import MLPActorCritic, class_path
 from pgrl.normalize import RunningMeanStd
-from pgrl.training import class_path
 
 
 def load(run_dir: str | os.PathLike[str], actor_critic: Callable[..., nn.Module] | None = None) -> Agent:

@@ -19,6 +19,7 @@ import numpy as np
 
 from pgrl.errors import PgrlError
 from pgrl.files import atomic_write
+from pgrl.rundir import CONFIG, EVAL, PROGRESS
 
 
 def episode_stats(returns: Sequence[float], lengths: Sequence[int]) -> dict[str, float]:
@@ -78,7 +79,7 @@ class EpochLogger:
             probe.unlink()
         except OSError as e:
             raise PgrlError(f"cannot write to output directory {str(self.output_dir)!r}: {e.strerror}") from e
-        self.progress_path = self.output_dir / "progress.txt"
+        self.progress_path = self.output_dir / PROGRESS
         self.verbose = verbose
         self.stream = stream if stream is not None else sys.stdout
         self.columns: list[str] | None = None
@@ -88,13 +89,11 @@ class EpochLogger:
 
     def save_config(self, config: dict[str, Any]) -> None:
         """Write config.json (atomically: a crash leaves the old file or the new one, never half)."""
-        atomic_write_text(
-            self.output_dir / "config.json", json.dumps(config, indent=2, sort_keys=False, default=str) + "\n"
-        )
+        atomic_write_text(self.output_dir / CONFIG, json.dumps(config, indent=2, sort_keys=False, default=str) + "\n")
 
     def save_eval(self, result: dict[str, Any]) -> None:
         """Write eval.json with the final deterministic evaluation."""
-        atomic_write_text(self.output_dir / "eval.json", json.dumps(result, indent=2) + "\n")
+        atomic_write_text(self.output_dir / EVAL, json.dumps(result, indent=2) + "\n")
 
     def live(self, message: str) -> None:
         """A transient progress line on a terminal (overwritten by the next one); nothing when piped."""
@@ -167,6 +166,28 @@ class EpochLogger:
         # moment leaves the previous rows or the new ones, never a torn row.
         self._text = self._read_progress() + text
         atomic_write_text(self.progress_path, self._text)
+
+
+class SilentLogger:
+    """The logger of a data-parallel run's processes other than rank 0: they write nothing."""
+
+    columns: list[str] | None = None
+
+    def __init__(self, run_dir: Path) -> None:
+        self.output_dir = run_dir
+
+    def save_config(self, config: dict[str, Any]) -> None: ...
+
+    def save_eval(self, result: dict[str, Any]) -> None: ...
+
+    def live(self, message: str) -> None: ...
+
+    def log_epoch(self, row: dict[str, Any]) -> None: ...
+
+    def resume(self, epoch: int) -> list[dict[str, Any]]:
+        return []
+
+    def close(self) -> None: ...
 
 
 def _parse(field: str) -> Any:

@@ -18,7 +18,8 @@ is the hot path of data collection.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -64,6 +65,24 @@ def activation_name(activation: str | type[nn.Module]) -> str:
         if known is cls:
             return name
     return cls.__name__
+
+
+def class_path(obj: Any) -> str:
+    """``module.QualifiedName`` of a class, as config.json names a run's network."""
+    return f"{obj.__module__}.{obj.__qualname__}"
+
+
+def json_ac_kwargs(ac_kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """ac_kwargs as plain JSON: activations by table name, tuples as lists."""
+    out: dict[str, Any] = {}
+    for k, v in ac_kwargs.items():
+        if k == "activation" or (isinstance(v, type) and issubclass(v, nn.Module)):
+            out[k] = activation_name(v)
+        elif isinstance(v, tuple):
+            out[k] = list(v)
+        else:
+            out[k] = v
+    return out
 
 
 def mlp(

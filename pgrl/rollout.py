@@ -13,7 +13,6 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-import torch
 
 from pgrl.agent import Agent
 from pgrl.errors import PgrlError
@@ -179,11 +178,6 @@ def check_finite(x: np.ndarray, what: str, where: str, env_ids: np.ndarray | Non
             f"the environment returned a non-finite {what} ({value}) in env copy {env_idx} from {where}; "
             "pgrl cannot learn from NaN or infinite values: fix or wrap the env"
         )
-
-
-def flatten_time_env(x: np.ndarray) -> torch.Tensor:
-    """(T, N, ...) numpy -> (T*N, ...) torch tensor sharing memory, for minibatching."""
-    return torch.from_numpy(x.reshape(-1, *x.shape[2:]))
 
 
 @dataclass

@@ -28,6 +28,7 @@ import numpy as np
 from pgrl.agent import Agent
 from pgrl.envs import EnvSpec, check_spaces, make_env_fn
 from pgrl.errors import PgrlError
+from pgrl.load import load
 
 VIDEO_FORMATS = (".mp4", ".gif")
 VIZ_HINT = 'pip install "pgrl[viz]"'
@@ -298,8 +299,6 @@ def resolve_policy(
     if isinstance(agent_or_run_dir, Agent):
         agent = agent_or_run_dir
     elif agent_or_run_dir is not None:
-        from pgrl.load import load
-
         agent = load(agent_or_run_dir, actor_critic=actor_critic)
     max_ep_len = agent.config.get("hyperparameters", {}).get("max_ep_len") if agent is not None else None
     if env is None:

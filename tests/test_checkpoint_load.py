@@ -14,7 +14,8 @@ import torch
 
 import pgrl
 from pgrl import PgrlError
-from pgrl.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
+from pgrl.checkpoint import load_checkpoint, save_checkpoint
+from pgrl.rundir import CHECKPOINT as CHECKPOINT_FILE
 
 
 def _write_marker(path: str) -> None:

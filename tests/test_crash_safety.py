@@ -23,10 +23,11 @@ import pgrl.checkpoint
 import pgrl.files
 import pgrl.logger
 from pgrl import ppo
-from pgrl.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
+from pgrl.checkpoint import load_checkpoint, save_checkpoint
 from pgrl.cli import main
 from pgrl.errors import PgrlError
 from pgrl.logger import EpochLogger
+from pgrl.rundir import CHECKPOINT as CHECKPOINT_FILE
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(steps_per_epoch=64, num_envs=2, minibatch_size=32, update_epochs=2, ac_kwargs=dict(hidden_sizes=(16,)),

@@ -17,7 +17,8 @@ import torch.multiprocessing as mp
 
 from pgrl import distributed
 from pgrl.cli.train_cmd import strip_nproc
-from pgrl.update import step_optimizer
+from pgrl.nan_guard import NanGuard
+from pgrl.optim import Optimizer
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -49,10 +50,9 @@ def _data() -> tuple[torch.Tensor, torch.Tensor]:
 
 def _updates(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, n_all: int) -> torch.Tensor:
     """Two Adam steps (clipped) on the mean squared error over the global batch; the parameters after."""
-    opt = torch.optim.Adam(model.parameters(), lr=0.1)
+    opt = Optimizer(torch.optim.Adam(model.parameters(), lr=0.1), max_grad_norm=0.5, guard=NanGuard())
     for _ in range(2):
-        loss = distributed.batch_mean((model(x).squeeze(-1) - y) ** 2, n_all)
-        step_optimizer(opt, loss, model.parameters(), max_grad_norm=0.5)
+        opt.step(distributed.batch_mean((model(x).squeeze(-1) - y) ** 2, n_all))
     return torch.cat([p.detach().reshape(-1) for p in model.parameters()])
 
 

@@ -59,15 +59,17 @@ def test_module_functions_have_docstrings(module_name: str) -> None:
 
 
 def test_defaults_tables_cover_every_algorithm_and_hyperparameter() -> None:
-    from pgrl.hyperparams import DEFAULTS, PRESETS
+    from pgrl.algos.registry import ALGORITHMS
+    from pgrl.config import hyperparameters
+    from pgrl.presets import PRESETS
 
     hooks = _hooks()
     page = (DOCS / "algorithms.md").read_text()
-    for algo, defaults in DEFAULTS.items():
+    for algo, info in ALGORITHMS.items():
         assert f"<!-- pgrl:defaults {algo} -->" in page, f"algorithms.md has no defaults table for {algo}"
         table = hooks.defaults_table(algo)
-        for name in defaults:
-            assert f"`{name}`" in table
+        for hp in hyperparameters(info.config):
+            assert f"`{hp.name}`" in table and hp.help.split(" (")[0] in table
         for env in PRESETS.get(algo, {}):
             assert f"`{env}`" in table
 

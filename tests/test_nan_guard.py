@@ -12,34 +12,36 @@ from typing import Any
 import pytest
 import torch
 
+import pgrl
 import pgrl.algos.ppo
 from pgrl import ppo
 from pgrl.checkpoint import load_checkpoint
 from pgrl.cli import main
 from pgrl.errors import NonFiniteError, PgrlError
-from pgrl.update import NanGuard, step_optimizer
+from pgrl.nan_guard import NanGuard
+from pgrl.optim import Optimizer
 
 TINY = dict(steps_per_epoch=64, num_envs=2, minibatch_size=32, update_epochs=2, ac_kwargs=dict(hidden_sizes=(16,)),
             eval_episodes=0, verbose=False)  # fmt: skip
 
 
-def model_and_optimizer(lr: float = 0.1, policy: str | None = None) -> tuple[torch.nn.Linear, torch.optim.Optimizer]:
+def model_and_optimizer(
+    lr: float = 0.1, policy: str = "stop", max_grad_norm: float | None = None
+) -> tuple[torch.nn.Linear, Optimizer]:
     torch.manual_seed(0)
     model = torch.nn.Linear(3, 2)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    step_optimizer(opt, model(torch.ones(4, 3)).pow(2).mean(), model.parameters(), None)  # some Adam state
-    if policy is not None:
-        NanGuard(policy).attach(opt)
+    opt = Optimizer(torch.optim.Adam(model.parameters(), lr=lr), max_grad_norm, NanGuard(policy))
+    opt.step(model(torch.ones(4, 3)).pow(2).mean())  # some Adam state
     return model, opt
 
 
-def snapshot(model: torch.nn.Module, opt: torch.optim.Optimizer) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+def snapshot(model: torch.nn.Module, opt: Optimizer) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     params = [p.detach().clone() for p in model.parameters()]
-    state = [t.clone() for s in opt.state.values() for t in s.values()]
+    state = [t.clone() for s in opt.optimizer.state.values() for t in s.values()]
     return params, state
 
 
-def assert_unchanged(before: Any, model: torch.nn.Module, opt: torch.optim.Optimizer) -> None:
+def assert_unchanged(before: Any, model: torch.nn.Module, opt: Optimizer) -> None:
     after = snapshot(model, opt)
     for x, y in zip(before[0] + before[1], after[0] + after[1], strict=True):
         assert torch.equal(x, y)
@@ -58,19 +60,19 @@ def nan_gradient_loss(model: torch.nn.Module) -> torch.Tensor:
 @pytest.mark.parametrize("make_loss, quantity", [(nan_loss, "loss"), (nan_gradient_loss, "gradient norm")])
 @pytest.mark.parametrize("max_grad_norm", [None, 0.5])
 def test_stop_names_the_quantity(make_loss: Any, quantity: str, max_grad_norm: float | None) -> None:
-    model, opt = model_and_optimizer()
+    model, opt = model_and_optimizer(max_grad_norm=max_grad_norm)
     with pytest.raises(NonFiniteError, match=f"non-finite {quantity}"):
-        step_optimizer(opt, make_loss(model), model.parameters(), max_grad_norm)
+        opt.step(make_loss(model))
 
 
 @pytest.mark.parametrize("make_loss", [nan_loss, nan_gradient_loss])
 def test_skip_leaves_parameters_and_optimizer_untouched(make_loss: Any) -> None:
-    model, opt = model_and_optimizer(policy="skip")
+    model, opt = model_and_optimizer(policy="skip", max_grad_norm=0.5)
     before = snapshot(model, opt)
-    assert step_optimizer(opt, make_loss(model), model.parameters(), 0.5) is False
+    assert opt.step(make_loss(model)) is False
     assert_unchanged(before, model, opt)
-    assert opt._pgrl_guard.skipped == 1  # type: ignore[attr-defined]
-    assert step_optimizer(opt, model(torch.ones(4, 3)).pow(2).mean(), model.parameters(), 0.5) is True
+    assert opt.guard.skipped == 1
+    assert opt.step(model(torch.ones(4, 3)).pow(2).mean()) is True
 
 
 def test_parameters_that_overflow_in_the_step() -> None:
@@ -78,15 +80,14 @@ def test_parameters_that_overflow_in_the_step() -> None:
     for policy in ("stop", "skip"):
         torch.manual_seed(0)
         model = torch.nn.Linear(3, 2)
-        opt = torch.optim.SGD(model.parameters(), lr=3e38)
-        NanGuard(policy).attach(opt)
+        opt = Optimizer(torch.optim.SGD(model.parameters(), lr=3e38), None, NanGuard(policy))
         before = snapshot(model, opt)
         loss = model(100 * torch.ones(4, 3)).pow(2).mean()  # gradients in the hundreds: lr * grad overflows
         if policy == "stop":
             with pytest.raises(NonFiniteError, match="non-finite parameters"):
-                step_optimizer(opt, loss, model.parameters(), None)
+                opt.step(loss)
         else:
-            assert step_optimizer(opt, loss, model.parameters(), None) is False
+            assert opt.step(loss) is False
             assert_unchanged(before, model, opt)
 
 
@@ -145,3 +146,16 @@ def test_cli_nan_policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     assert "no checkpoint was written" in lines[0] and "--nan-policy skip" in lines[0]
     with redirect_stdout(io.StringIO()):
         assert main([*base, "--out", str(tmp_path / "skip"), "--nan-policy", "skip"]) == 0
+
+
+def test_ars_follows_the_nan_policy_too(tmp_path: Path) -> None:
+    """ARS's update goes through no optimizer; a step that overflows float32 still stops or is skipped."""
+    kw = dict(n_directions=2, top_b=1, max_ep_len=20, step_size=1e39, eval_episodes=0, verbose=False)
+    with pytest.raises(NonFiniteError, match=r"non-finite parameters .* in epoch 1: training stopped"):
+        pgrl.ars("CartPole-v1", epochs=2, logger_kwargs={"output_dir": str(tmp_path / "stop")}, **kw)
+    agent, history = pgrl.ars(
+        "CartPole-v1", epochs=2, nan_policy="skip", logger_kwargs={"output_dir": str(tmp_path / "skip")}, **kw
+    )
+    assert [row["SkippedUpdates"] for row in history] == [1, 1]
+    assert history[0]["ParamNorm"] == history[1]["ParamNorm"]  # the initial parameters were kept
+    assert all(torch.isfinite(p).all() for p in agent.ac.parameters())

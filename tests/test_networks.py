@@ -11,8 +11,8 @@ from torch import nn
 from pgrl import Agent, PgrlError
 from pgrl.envs import make_vec_env
 from pgrl.networks import MLPActorCritic, activation_name, entropy_of, log_prob_entropy, resolve_activation
+from pgrl.optim import adam
 from pgrl.rollout import Collector
-from pgrl.update import adam
 
 OBS = gym.spaces.Box(-np.inf, np.inf, shape=(4,), dtype=np.float32)
 DISCRETE = gym.spaces.Discrete(3)

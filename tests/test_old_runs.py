@@ -57,9 +57,7 @@ def test_old_run_watches(tmp_path: Path) -> None:
     assert video.stat().st_size > 0
 
 
-def test_old_run_resumes_as_before(
-    tmp_path: Path, same_numbers: Any, fingerprint: dict[str, str]
-) -> None:
+def test_old_run_resumes_as_before(tmp_path: Path, same_numbers: Any, fingerprint: dict[str, str]) -> None:
     run = copy_run(tmp_path)
     (run / "eval.json").unlink()  # the old run stopped early by its callback; it continues to 4 epochs
     agent, history = pgrl.ppo(resume=str(run), epochs=4, verbose=False, eval_episodes=3)

@@ -15,9 +15,10 @@ from torch.distributions import Categorical
 
 from pgrl.advantages import gae
 from pgrl.agent import Agent
+from pgrl.batch import make_batch
 from pgrl.envs import make_vec_env
 from pgrl.errors import PgrlError
-from pgrl.rollout import Collector, flatten_time_env
+from pgrl.rollout import Collector
 
 GAMMA, LAM = 0.9, 0.8
 
@@ -124,9 +125,10 @@ def test_rollout_shapes_and_dtypes(counting_env):
         assert getattr(ro, name).shape == (5, 3)
     assert ro.terminated.dtype == bool and ro.truncated.dtype == bool
     assert ro.num_steps == 15
-    flat = flatten_time_env(ro.obs)
-    assert flat.shape == (15, 1)
-    np.testing.assert_array_equal(flat.numpy()[3:6], ro.obs[1])
+    batch = make_batch(ro, ro.rewards, ro.values)  # the flat (T * N,) batch the updates learn from
+    assert batch.obs.shape == (15, 1) and len(batch) == 15
+    np.testing.assert_array_equal(batch.obs.numpy()[3:6], ro.obs[1])  # time-major: row t holds the N envs
+    np.testing.assert_array_equal(batch.act.numpy()[3:6], ro.actions[1])
     envs.close()
 
 

@@ -17,6 +17,7 @@ import pytest
 
 import pgrl.algos.ppo
 import pgrl.training
+import pgrl.training.interrupts
 from pgrl import ppo
 from pgrl.checkpoint import load_checkpoint
 from pgrl.cli import main
@@ -79,14 +80,14 @@ def test_signal_in_the_last_epoch_says_training_is_complete(tmp_path: Path) -> N
 
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_cli_exit_status_and_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, signum: int, code: int) -> None:
-    original = pgrl.training.Run.end_epoch
+    original = pgrl.training.Run.log
 
-    def end_epoch(self: pgrl.training.Run, *args: Any, **kwargs: Any) -> bool:
+    def log(self: pgrl.training.Run, *args: Any, **kwargs: Any) -> None:
         if self.epoch == 1:
             os.kill(os.getpid(), signum)
-        return original(self, *args, **kwargs)
+        original(self, *args, **kwargs)
 
-    monkeypatch.setattr(pgrl.training.Run, "end_epoch", end_epoch)
+    monkeypatch.setattr(pgrl.training.Run, "log", log)
     err = io.StringIO()
     with redirect_stdout(io.StringIO()), redirect_stderr(err):
         status = main(["train", "ppo", "--env", "CartPole-v1", "--epochs", "5", "--out", str(tmp_path), *CLI_TINY])
@@ -129,7 +130,7 @@ def test_handlers_are_only_held_while_training(tmp_path: Path) -> None:
         seen.append(signal.getsignal(signal.SIGINT))
 
     ppo("CartPole-v1", epochs=2, **TINY, logger_kwargs={"output_dir": str(tmp_path)}, callback=callback)
-    assert all(getattr(h, "__self__", None).__class__ is pgrl.training.Run for h in seen)
+    assert all(getattr(h, "__self__", None).__class__ is pgrl.training.interrupts.Interrupts for h in seen)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 

@@ -2,8 +2,8 @@
 
 Markers a page may hold (each on a line of its own):
 
-- ``<!-- pgrl:defaults ALGO -->``: the table of ``pgrl.hyperparams.DEFAULTS[ALGO]`` and the env presets
-  of ``pgrl.hyperparams.PRESETS[ALGO]`` (what ``pgrl algos`` prints);
+- ``<!-- pgrl:defaults ALGO -->``: the table of the hyperparameters of ALGO's config class (each field's
+  help and default) and the env presets of ``pgrl.presets.PRESETS[ALGO]`` (what ``pgrl algos`` prints);
 - ``<!-- pgrl:cli ARGS -->``: the output of ``pgrl ARGS --help``, e.g. ``train ppo``;
 - ``<!-- pgrl:cli-all -->``: a section per subcommand of ``pgrl`` with its help (``train``: ``train ppo``'s);
 - ``<!-- pgrl:include PATH -->``: the Markdown file PATH (relative to the repository root), with its
@@ -33,20 +33,26 @@ def _fmt(value: Any) -> str:
 
 
 def defaults_table(algo: str) -> str:
-    from pgrl.hyperparams import DEFAULTS, PRESETS
+    from pgrl.algos.registry import ALGORITHMS
+    from pgrl.algos.signature import in_signature_order
+    from pgrl.presets import PRESETS
 
-    defaults = DEFAULTS[algo]
+    config = ALGORITHMS[algo].config
     presets = PRESETS.get(algo, {})
     envs = list(presets)
-    header = ["hyperparameter", "default", *[f"`{e}`" for e in envs]]
+    header = ["hyperparameter", "what it is", "default", *[f"`{e}`" for e in envs]]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
-    for name, value in defaults.items():
-        cells = [f"`{name}`", f"`{_fmt(value)}`"]
-        cells += [f"`{_fmt(presets[e][name])}`" if name in presets[e] else "" for e in envs]
+    for hp in in_signature_order(ALGORITHMS[algo].fn, config):
+        what = hp.help.replace("|", "\\|") + (" (in `ac_kwargs`)" if hp.network else "")
+        if hp.resume == "may change":
+            what += "; may change on resume"
+        cells = [f"`{hp.name}`", what, f"`{_fmt(hp.default)}`"]
+        cells += [f"`{_fmt(presets[e][hp.name])}`" if hp.name in presets[e] else "" for e in envs]
         lines.append("| " + " | ".join(cells) + " |")
     note = (
-        f"\n\n*Generated from `pgrl.hyperparams.DEFAULTS[{algo!r}]` and `PRESETS[{algo!r}]` when the site is built. "
-        "An env column shows only the values its preset overrides; an empty cell means the default.*"
+        f"\n\n*Generated from the fields of `{config.__module__}.{config.__name__}` and `pgrl.presets.PRESETS[{algo!r}]` "
+        "when the site is built. An env column shows only the values its preset overrides; an empty cell means "
+        "the default.*"
     )
     return "\n".join(lines) + note
 

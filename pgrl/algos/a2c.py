@@ -20,24 +20,44 @@ RMSprop needed up to 64k (lr 1e-3) or 52k (lr 2e-3).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar, Unpack
 
 import numpy as np
 from torch import nn
 
 from pgrl import distributed
 from pgrl.advantages import gae
-from pgrl.agent import Agent
+from pgrl.algos.signature import algorithm
+from pgrl.batch import Batch, make_batch
+from pgrl.config import RolloutConfig, boolean, hyperparameter, non_negative, positive, positive_int, unit_interval
 from pgrl.envs import EnvSpec
-from pgrl.hyperparams import validate
 from pgrl.losses import policy_gradient_loss, value_loss
 from pgrl.networks import MLPActorCritic, log_prob_entropy
-from pgrl.training import Callback, Run, resolve_hyperparameters
-from pgrl.update import adam, make_batch, set_lr, step_optimizer
+from pgrl.optim import Optimizer
+from pgrl.options import RunOptions
+from pgrl.training import Run, Trained
 
 
+@dataclass(frozen=True)
+class A2CConfig(RolloutConfig):
+    """A2C's hyperparameters, as in Stable-Baselines3 (n_steps 5, lam 1, vf_coef 0.5, max_grad_norm 0.5),
+    with Adam. An epoch of steps_per_epoch steps holds steps_per_epoch / (num_envs * n_steps) updates."""
+
+    algo: ClassVar[str] = "a2c"
+
+    n_steps: int = hyperparameter(5, "steps per env per update (T)", positive_int)
+    steps_per_epoch: int = 4000
+    lam: float = hyperparameter(1.0, "GAE lambda over each segment (1: n-step returns, A2C's)", unit_interval)
+    lr: float = hyperparameter(7e-4, "learning rate of the one optimizer for actor and critic", positive)
+    vf_coef: float = hyperparameter(0.5, "weight of the value loss", non_negative)
+    ent_coef: float = hyperparameter(0.0, "weight of the entropy bonus", non_negative)
+    max_grad_norm: float | None = 0.5
+    norm_adv: bool = hyperparameter(False, "standardise the advantages of each update's batch", boolean)
+
+
+@algorithm(A2CConfig)
 def a2c(
     env_fn: EnvSpec | None = None,
     actor_critic: Callable[..., nn.Module] = MLPActorCritic,
@@ -60,17 +80,8 @@ def a2c(
     anneal_lr: bool | None = None,
     norm_adv: bool | None = None,
     norm_obs: bool | None = None,
-    vectorization: str = "sync",
-    callback: Callback | None = None,
-    eval_episodes: int = 20,
-    eval_every: int | None = None,
-    tensorboard: bool = False,
-    verbose: bool = True,
-    overwrite: bool = False,
-    env: EnvSpec | None = None,
-    resume: str | os.PathLike[str] | None = None,
-    nan_policy: str = "stop",
-) -> tuple[Agent, list[dict[str, Any]]]:
+    **options: Unpack[RunOptions],
+) -> Trained:
     """Train a policy with A2C: one update per short segment of n_steps steps in each of num_envs envs.
 
     Hyperparameters left as ``None`` come from the env's preset or the defaults (``pgrl algos``).
@@ -79,63 +90,38 @@ def a2c(
         env_fn: a function returning a gymnasium env, or an env id such as "CartPole-v1".
         actor_critic, ac_kwargs: the network (see :mod:`pgrl.networks`).
         seed: seeds python, numpy, torch and the envs.
-        steps_per_epoch: env steps per logged epoch, summed over all envs (an epoch holds
-            steps_per_epoch / (num_envs * n_steps) updates, rounded up).
-        epochs: number of logged epochs.
-        gamma: discount. lam: GAE lambda over each segment (1: n-step returns, A2C's).
-        lr: learning rate of the one optimizer for actor and critic.
-        max_ep_len: extra time limit per episode (a truncation, bootstrapped).
-        logger_kwargs, save_freq: as for :func:`pgrl.ppo`.
-        num_envs: parallel env copies (N). n_steps: steps per env per update (T).
-        vf_coef, ent_coef: weights of the value loss and the entropy bonus.
-        max_grad_norm: clip the global gradient norm (None: no clipping).
-        anneal_lr: decay the learning rate linearly to zero over all updates.
-        norm_adv: standardise the advantages of each update's batch.
-        norm_obs: running observation normalisation (saved with the model).
-        vectorization, callback, eval_episodes, eval_every, tensorboard, verbose, overwrite, env, resume, nan_policy: as for
-            :func:`pgrl.ppo`.
+        logger_kwargs: as for :func:`pgrl.ppo`.
 
     Returns:
         (agent, history): the trained agent and one dict per epoch (the logged row; LossPi, LossV and
         Entropy are averages over the epoch's updates).
     """
-    env_fn = env_fn if env_fn is not None else env
-    given = dict(
-        steps_per_epoch=steps_per_epoch, epochs=epochs, gamma=gamma, lr=lr, lam=lam, max_ep_len=max_ep_len,
-        save_freq=save_freq, num_envs=num_envs, n_steps=n_steps, vf_coef=vf_coef, ent_coef=ent_coef,
-        max_grad_norm=max_grad_norm, anneal_lr=anneal_lr, norm_adv=norm_adv, norm_obs=norm_obs,
-    )  # fmt: skip
-    env_fn, env_id, hp = resolve_hyperparameters("a2c", env_fn, given, resume)
-    validate(hp)
-
-    run = Run("a2c", env_fn, hp, actor_critic, ac_kwargs, seed, logger_kwargs, callback, verbose,
-              vectorization, eval_episodes, overwrite, env_id, eval_every=eval_every,
-              tensorboard=tensorboard, resume=resume, nan_policy=nan_policy,
-              steps_per_collect=hp["n_steps"])  # fmt: skip
+    run, cfg = Run.start(A2CConfig, locals())
     ac = run.agent.ac
-    optimizers = {"ac": adam(ac.parameters(), lr=hp["lr"], eps=1e-5)}
-    run.attach(optimizers)
-    total_updates = run.epochs * run.collects_per_epoch
+    optimizer = run.optimizer("ac", ac.parameters(), cfg.lr, cfg.max_grad_norm, eps=1e-5)
+    epoch_steps = cfg.steps_per_env(distributed.world_size())  # per env, in this process
+    segment = min(cfg.n_steps, epoch_steps)
+    updates_per_epoch = -(-epoch_steps // segment)
 
-    while True:
+    for epoch in run.epochs():
         losses: dict[str, list[float]] = {"LossPi": [], "LossV": [], "Entropy": []}
-        for k in range(run.collects_per_epoch):
-            if hp["anneal_lr"]:
-                set_lr(optimizers, {"ac": hp["lr"]}, 1.0 - (run.epoch * run.collects_per_epoch + k) / total_updates)
-            rollout = run.collect()
+        for k in range(updates_per_epoch):
+            if cfg.anneal_lr:
+                run.scale_lr(1.0 - (epoch * updates_per_epoch + k) / (cfg.epochs * updates_per_epoch))
+            rollout = run.collect(segment)
             adv, ret = gae(rollout.rewards, rollout.values, rollout.next_values,
-                           rollout.terminated, rollout.truncated, hp["gamma"], hp["lam"])  # fmt: skip
-            batch = make_batch(rollout, adv, ret)
-            logp, entropies = log_prob_entropy(ac.pi, batch.obs, batch.act)
-            pi_loss = policy_gradient_loss(logp, distributed.standardize(batch.adv) if hp["norm_adv"] else batch.adv)
-            v_loss = value_loss(ac.v(batch.obs), batch.ret)
-            entropy = entropies.mean()
-            loss = pi_loss - hp["ent_coef"] * entropy + hp["vf_coef"] * v_loss
-            step_optimizer(optimizers["ac"], loss, ac.parameters(), hp["max_grad_norm"])
-            for name, value in zip(losses, (pi_loss, v_loss, entropy), strict=True):
-                losses[name].append(value.item())
-
-        stats = {name: float(np.mean(values)) for name, values in losses.items()}
-        if not run.end_epoch(rollout, stats):
-            break
+                           rollout.terminated, rollout.truncated, cfg.gamma, cfg.lam)  # fmt: skip
+            for name, value in a2c_update(cfg, ac, make_batch(rollout, adv, ret), optimizer).items():
+                losses[name].append(value)
+        run.log({name: float(np.mean(values)) for name, values in losses.items()})
     return run.finish()
+
+
+def a2c_update(cfg: A2CConfig, ac: Any, batch: Batch, optimizer: Optimizer) -> dict[str, float]:
+    """One actor-critic gradient step on a segment's batch; its losses."""
+    logp, entropies = log_prob_entropy(ac.pi, batch.obs, batch.act)
+    pi_loss = policy_gradient_loss(logp, distributed.standardize(batch.adv) if cfg.norm_adv else batch.adv)
+    v_loss = value_loss(ac.v(batch.obs), batch.ret)
+    entropy = entropies.mean()
+    optimizer.step(pi_loss - cfg.ent_coef * entropy + cfg.vf_coef * v_loss)
+    return {"LossPi": pi_loss.item(), "LossV": v_loss.item(), "Entropy": entropy.item()}

@@ -23,9 +23,9 @@ the direction, not the luck of the start.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Unpack
 
 import gymnasium as gym
 import numpy as np
@@ -33,13 +33,48 @@ import torch
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from pgrl import distributed
-from pgrl.agent import Agent
+from pgrl.algos.signature import algorithm
+from pgrl.config import Config, hyperparameter, positive, positive_int
 from pgrl.envs import EnvSpec
 from pgrl.errors import PgrlError
-from pgrl.hyperparams import validate
-from pgrl.networks import MLPActorCritic, batched_forward, mode_net
+from pgrl.nan_guard import a_non_finite_value
+from pgrl.networks import batched_forward, mode_net
+from pgrl.options import RunOptions
 from pgrl.rollout import run_episodes
-from pgrl.training import Callback, Run, resolve_hyperparameters
+from pgrl.training import Run, Trained
+
+
+@dataclass(frozen=True)
+class ARSConfig(Config):
+    """ARS V2-t's hyperparameters, with a linear policy (Mania et al. 2018)."""
+
+    algo: ClassVar[str] = "ars"
+
+    n_directions: int = hyperparameter(8, "N, directions per iteration (2N episodes in 2N env copies)", positive_int)
+    top_b: int = hyperparameter(4, "b <= N, the best directions kept for the update", positive_int)
+    step_size: float = hyperparameter(0.02, "alpha, the step size", positive)
+    noise_std: float = hyperparameter(0.03, "nu, the scale of the perturbations", positive)
+    epochs: int = 100
+    norm_obs: bool = True
+    hidden_sizes: tuple[int, ...] = ()
+    num_envs: int = field(default=0, init=False)  # one env copy per perturbed policy: 2 * n_directions
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "num_envs", 2 * self.n_directions if isinstance(self.n_directions, int) else 0)
+        super().__post_init__()
+
+    def check(self) -> None:
+        super().check()
+        if self.top_b > self.n_directions:
+            raise PgrlError(
+                f"top_b {self.top_b} is larger than n_directions {self.n_directions}; keep top_b <= n_directions"
+            )
+
+    def envs_per_process(self, processes: int, rank: int) -> int:
+        """Data-parallel, process r runs the pairs of directions r, r + W, r + 2W, ... (W processes)."""
+        if self.n_directions < processes:
+            raise PgrlError(f"n_directions={self.n_directions} is fewer than the {processes} processes; give each one")
+        return 2 * len(range(rank, self.n_directions, processes))
 
 
 def ars_step(
@@ -75,6 +110,7 @@ def ars_step(
     return theta + step, {"sigma_R": float(sigma_r), "step_norm": float(step.norm())}
 
 
+@algorithm(ARSConfig)
 def ars(
     env_fn: EnvSpec | None = None,
     ac_kwargs: dict[str, Any] | None = None,
@@ -89,63 +125,31 @@ def ars(
     save_freq: int | None = None,
     *,
     norm_obs: bool | None = None,
-    vectorization: str = "sync",
-    callback: Callback | None = None,
-    eval_episodes: int = 20,
-    eval_every: int | None = None,
-    tensorboard: bool = False,
-    verbose: bool = True,
-    overwrite: bool = False,
-    env: EnvSpec | None = None,
-    resume: str | os.PathLike[str] | None = None,
-) -> tuple[Agent, list[dict[str, Any]]]:
+    **options: Unpack[RunOptions],
+) -> Trained:
     """Train a deterministic policy with Augmented Random Search (V2-t: observation normalisation, top-b).
 
-    Hyperparameters left as ``None`` come from the env's preset or the defaults (``pgrl algos``).
+    Hyperparameters left as ``None`` come from the env's preset or the defaults (``pgrl algos``). The
+    env needs a time limit: every iteration runs one complete episode per perturbed policy. An update
+    whose parameters are not finite stops training (``nan_policy="skip"``: is skipped).
 
     Args:
-        env_fn: a function returning a gymnasium env, or an env id. The env needs a time limit: every
-            iteration runs one complete episode per perturbed policy.
+        env_fn: a function returning a gymnasium env, or an env id.
         ac_kwargs: ``hidden_sizes`` (default ``()``: a linear policy) and ``activation`` of the policy.
         seed: seeds python, numpy, torch, the directions and the envs.
-        epochs: number of ARS iterations.
-        n_directions: N, directions per iteration (2N episodes in 2N env copies).
-        top_b: b <= N, the best directions kept for the update.
-        step_size: alpha. noise_std: nu, the scale of the perturbations.
-        max_ep_len: extra time limit per episode.
-        logger_kwargs, save_freq: as for :func:`pgrl.ppo`.
-        norm_obs: V2's running observation normalisation (V1 without it); saved with the model.
-        vectorization, callback, eval_episodes, eval_every, tensorboard, verbose, overwrite, env, resume: as for
-            :func:`pgrl.ppo`.
+        logger_kwargs: as for :func:`pgrl.ppo`.
 
     Returns:
         (agent, history): the trained agent and one dict per iteration (the logged row: the episode
         columns describe the 2N perturbed policies' episodes; SigmaR, StepNorm, ParamNorm the update).
     """
-    env_fn = env_fn if env_fn is not None else env
-    given = dict(
-        epochs=epochs, n_directions=n_directions, top_b=top_b, step_size=step_size, noise_std=noise_std,
-        max_ep_len=max_ep_len, save_freq=save_freq, norm_obs=norm_obs,
-    )  # fmt: skip
-    env_fn, env_id, hp = resolve_hyperparameters("ars", env_fn, given, resume)
-    hp["num_envs"] = 2 * hp["n_directions"]  # one env copy per perturbed policy
-    validate(hp)
-    # Data-parallel (pgrl.distributed): process r runs the pairs of directions r, r + W, r + 2W, ...
-    distributed.init()
-    world = distributed.world_size()
-    if hp["n_directions"] < world:
-        raise PgrlError(f"n_directions={hp['n_directions']} is fewer than the {world} processes; give each one")
-    mine = torch.arange(distributed.rank(), hp["n_directions"], world)
-    run_hp = hp if world == 1 else {**hp, "num_envs": 2 * len(mine)}
-
-    run = Run("ars", env_fn, run_hp, MLPActorCritic, ac_kwargs, seed, logger_kwargs, callback, verbose,
-              vectorization, eval_episodes, overwrite, env_id, eval_every=eval_every,
-              tensorboard=tensorboard, resume=resume, rollouts=False)  # fmt: skip
+    run, cfg = Run.start(ARSConfig, locals())
     agent = run.agent
     net = mode_net(agent.ac.pi)  # the layers that map an observation to the deterministic action
     discrete = isinstance(agent.action_space, gym.spaces.Discrete)
     theta = parameters_to_vector(net.parameters()).detach()
-    N, nu = hp["n_directions"], hp["noise_std"]
+    N, nu, world = cfg.n_directions, cfg.noise_std, distributed.world_size()
+    mine = torch.arange(distributed.rank(), N, world)  # data-parallel: the directions this process runs
 
     def perturbed_policies(params: torch.Tensor) -> Callable[[np.ndarray], np.ndarray]:
         """Env actions for a batch of raw observations, row i acting with the parameters params[i]."""
@@ -157,34 +161,41 @@ def ars(
 
         return act
 
-    while True:
+    for _ in run.epochs():
         deltas = torch.randn(N, theta.numel())
         starts = np.random.randint(2**31, size=N).tolist()  # seeded by the run (and restored on resume)
         if world > 1:  # every process uses rank 0's directions and start states, and runs its share
             deltas = distributed.broadcast_tensor(deltas)
             starts = distributed.broadcast_tensor(torch.tensor(starts, dtype=torch.int64)).tolist()
             starts = [starts[i] for i in mine.tolist()]
-            candidates = torch.cat([theta + nu * deltas[mine], theta - nu * deltas[mine]])
-        else:
-            candidates = torch.cat([theta + nu * deltas, theta - nu * deltas])  # (2N, D)
+        candidates = torch.cat([theta + nu * deltas[mine], theta - nu * deltas[mine]])  # (2N, D) in one process
         rms_before = distributed.running_stats_snapshot(agent.obs_rms)
         episodes = run_episodes(run.envs, perturbed_policies(candidates), seed=starts + starts)
-        returns = torch.from_numpy(episodes.returns).float()
-        if world > 1:  # the returns of all 2N policies, in direction order, on every process
-            k = len(mine)
-            pairs = distributed.gather_rows(torch.stack([returns[:k], returns[k:]], dim=1))  # in rank order
-            full = torch.empty(N, 2)
-            full[torch.cat([torch.arange(r, N, world) for r in range(world)])] = pairs
-            returns = torch.cat([full[:, 0], full[:, 1]])
-        theta, info = ars_step(theta, deltas, returns[:N], returns[N:], hp["step_size"], hp["top_b"])
-        vector_to_parameters(theta, net.parameters())
+        returns = all_returns(torch.from_numpy(episodes.returns).float(), mine, N)
+        new_theta, info = ars_step(theta, deltas, returns[:N], returns[N:], cfg.step_size, cfg.top_b)
+        if bool(torch.isfinite(new_theta).all()):
+            theta = new_theta
+            vector_to_parameters(theta, net.parameters())
+        else:  # stop (raises), or skip this update
+            run.nan_guard.fail("parameters", a_non_finite_value(new_theta))
         if agent.obs_rms is not None:  # V2: statistics of the states visited, used from the next iteration
             agent.obs_rms.update(episodes.observations)
             if rms_before is not None:
                 distributed.sync_running_stats(agent.obs_rms, rms_before)
 
         run.record_episodes(episodes.returns.tolist(), episodes.lengths.tolist(), episodes.num_steps)
-        stats = {"SigmaR": info["sigma_R"], "StepNorm": info["step_norm"], "ParamNorm": float(theta.norm())}
-        if not run.end_epoch(None, stats):
-            break
+        run.log({"SigmaR": info["sigma_R"], "StepNorm": info["step_norm"], "ParamNorm": float(theta.norm())})
     return run.finish()
+
+
+def all_returns(returns: torch.Tensor, mine: torch.Tensor, n_directions: int) -> torch.Tensor:
+    """The returns of all 2N policies (+ directions first, then -), in direction order, on every process;
+    ``returns`` holds this process's: its directions ``mine`` with +, then with -."""
+    world = distributed.world_size()
+    if world == 1:
+        return returns
+    k = len(mine)
+    pairs = distributed.gather_rows(torch.stack([returns[:k], returns[k:]], dim=1))  # in rank order
+    full = torch.empty(n_directions, 2)
+    full[torch.cat([torch.arange(r, n_directions, world) for r in range(world)])] = pairs
+    return torch.cat([full[:, 0], full[:, 1]])

@@ -23,40 +23,60 @@ standard deviation) is ``linear=True``, shorthand for ``ac_kwargs=dict(hidden_si
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Unpack
 
 import torch
 from torch import nn
 
 from pgrl import distributed
 from pgrl.advantages import returns_to_go
-from pgrl.agent import Agent
+from pgrl.algos.signature import algorithm
+from pgrl.batch import Batch, make_batch
+from pgrl.config import RolloutConfig, boolean, hyperparameter, positive, positive_int
 from pgrl.envs import EnvSpec
 from pgrl.errors import PgrlError
-from pgrl.hyperparams import validate
 from pgrl.losses import policy_gradient_loss, value_loss
 from pgrl.networks import MLPActorCritic, entropy_of
-from pgrl.training import Callback, Run, resolve_hyperparameters
-from pgrl.update import Batch, adam, make_batch, set_lr, step_optimizer
+from pgrl.optim import Optimizer
+from pgrl.options import RunOptions
+from pgrl.training import Run, Trained
 
 
-def reinforce_weights(returns: torch.Tensor, values: torch.Tensor | None, normalize: bool) -> torch.Tensor:
-    """The per-step weights of the REINFORCE loss, for the complete steps only.
+@dataclass(frozen=True)
+class REINFORCEConfig(RolloutConfig):
+    """REINFORCE's hyperparameters: Spinning Up's simplest policy gradient (one (32,) hidden layer, Adam
+    1e-2, ~5000 steps per batch)."""
 
-    Args:
-        returns: (B,) discounted returns-to-go G_t of complete steps.
-        values: (B,) baseline V(s_t) to subtract, or None.
-        normalize: standardise the weights over the batch (zero mean, unit std).
+    algo: ClassVar[str] = "reinforce"
 
-    Returns:
-        (B,) ``G_t`` (or ``G_t - V(s_t)``), standardised if asked.
-    """
-    weights = returns if values is None else returns - values
-    return distributed.standardize(weights) if normalize else weights  # over every process's steps
+    steps_per_epoch: int = 5000
+    pi_lr: float = hyperparameter(1e-2, "Adam learning rate of the policy", positive)
+    vf_lr: float = hyperparameter(1e-3, "Adam learning rate of the baseline's critic", positive)
+    train_v_iters: int = hyperparameter(80, "full-batch steps of the baseline's critic per epoch", positive_int)
+    norm_returns: bool = hyperparameter(
+        False, "standardise the weights (returns-to-go, or G - V with a baseline) over the batch (with one "
+        "episode per batch, the course notebooks' per-episode normalisation)", boolean,
+    )  # fmt: skip
+    baseline: bool = hyperparameter(False, "subtract a learned state value V(s) from the returns", boolean)
+    linear: bool = hyperparameter(
+        False, "a linear policy (no hidden layers); shorthand for ac_kwargs=dict(hidden_sizes=())", boolean
+    )
+    hidden_sizes: tuple[int, ...] = (32,)
+
+    def __post_init__(self) -> None:
+        if self.linear:
+            object.__setattr__(self, "hidden_sizes", ())
+        super().__post_init__()
+
+    def network_kwargs(self, ac_kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        if self.linear and ac_kwargs and tuple(ac_kwargs.get("hidden_sizes", ())):
+            raise PgrlError("linear=True means no hidden layers; drop hidden_sizes from ac_kwargs (or linear)")
+        return super().network_kwargs(ac_kwargs)
 
 
+@algorithm(REINFORCEConfig)
 def reinforce(
     env_fn: EnvSpec | None = None,
     actor_critic: Callable[..., nn.Module] = MLPActorCritic,
@@ -79,115 +99,90 @@ def reinforce(
     max_grad_norm: float | None = None,
     anneal_lr: bool | None = None,
     norm_obs: bool | None = None,
-    vectorization: str = "sync",
-    callback: Callback | None = None,
-    eval_episodes: int = 20,
-    eval_every: int | None = None,
-    tensorboard: bool = False,
-    verbose: bool = True,
-    overwrite: bool = False,
-    env: EnvSpec | None = None,
-    resume: str | os.PathLike[str] | None = None,
-    nan_policy: str = "stop",
-) -> tuple[Agent, list[dict[str, Any]]]:
+    **options: Unpack[RunOptions],
+) -> Trained:
     """Train a policy with REINFORCE; Spinning Up's signature shape (like :func:`pgrl.vpg`).
 
     Discrete actions get a categorical policy, Box actions a diagonal Gaussian; deterministic
     evaluation takes the argmax or the mean. Hyperparameters left as ``None`` come from the env's
-    preset or the defaults (``pgrl algos``).
+    preset or the defaults (``pgrl algos``). max_ep_len ends the return like any episode end.
 
     Args:
         env_fn: a function returning a gymnasium env, or an env id such as "CartPole-v1".
         actor_critic, ac_kwargs: the network (see :mod:`pgrl.networks`); the critic is used only with
             ``baseline``.
         seed: seeds python, numpy, torch and the envs.
-        steps_per_epoch: env steps per epoch summed over all envs (rounded up to a multiple of num_envs).
-        epochs: number of collect-and-update rounds (one policy step each).
-        gamma: discount of the returns-to-go.
-        pi_lr: Adam learning rate of the policy.
-        vf_lr, train_v_iters: Adam learning rate and full-batch steps of the baseline's critic.
-        max_ep_len: extra time limit per episode (ends the return like any episode end).
-        logger_kwargs, save_freq: as for :func:`pgrl.ppo`.
-        num_envs: parallel env copies.
-        norm_returns: standardise the weights (returns-to-go, or G - V with a baseline) over the batch
-            (with one episode per batch, the course notebooks' per-episode normalisation).
-        baseline: subtract a learned state value V(s) from the returns (off by default: plain REINFORCE).
-        linear: a linear policy (no hidden layers); shorthand for ``ac_kwargs=dict(hidden_sizes=())``.
-        max_grad_norm: clip the global gradient norm (None: no clipping).
-        anneal_lr: decay the learning rates linearly to zero over the epochs (keeps a solved policy from
-            drifting away late in training).
-        norm_obs: running observation normalisation (saved with the model).
-        vectorization, callback, eval_episodes, eval_every, tensorboard, verbose, overwrite, env, resume, nan_policy: as for
-            :func:`pgrl.ppo`.
+        logger_kwargs: as for :func:`pgrl.ppo`.
 
     Returns:
         (agent, history): the trained agent and one dict per epoch (the logged row).
     """
-    env_fn = env_fn if env_fn is not None else env
-    given = dict(
-        steps_per_epoch=steps_per_epoch, epochs=epochs, gamma=gamma, pi_lr=pi_lr, vf_lr=vf_lr,
-        train_v_iters=train_v_iters, max_ep_len=max_ep_len, save_freq=save_freq, num_envs=num_envs,
-        norm_returns=norm_returns, baseline=baseline, linear=linear, max_grad_norm=max_grad_norm, anneal_lr=anneal_lr, norm_obs=norm_obs,
-    )  # fmt: skip
-    env_fn, env_id, hp = resolve_hyperparameters("reinforce", env_fn, given, resume)
-    if hp["linear"]:
-        if ac_kwargs and tuple(ac_kwargs.get("hidden_sizes", ())):
-            raise PgrlError("linear=True means no hidden layers; drop hidden_sizes from ac_kwargs (or linear)")
-        hp["hidden_sizes"] = ()
-    validate(hp)
-
-    run = Run("reinforce", env_fn, hp, actor_critic, ac_kwargs, seed, logger_kwargs, callback, verbose,
-              vectorization, eval_episodes, overwrite, env_id, eval_every=eval_every,
-              tensorboard=tensorboard, resume=resume, nan_policy=nan_policy)  # fmt: skip
+    run, cfg = Run.start(REINFORCEConfig, locals())
     ac = run.agent.ac
-    optimizers = {"pi": adam(ac.pi.parameters(), lr=hp["pi_lr"])}
-    if hp["baseline"]:
-        optimizers["v"] = adam(ac.v.parameters(), lr=hp["vf_lr"])
-    run.attach(optimizers)
+    pi_optimizer = run.optimizer("pi", ac.pi.parameters(), cfg.pi_lr, cfg.max_grad_norm)
+    v_optimizer = run.optimizer("v", ac.v.parameters(), cfg.vf_lr, cfg.max_grad_norm) if cfg.baseline else None
 
-    def update(batch: Batch, n_all: int) -> dict[str, float]:
-        """One policy-gradient step (then the baseline's steps) on the complete steps; the log columns.
-
-        Data-parallel, the processes hold different numbers of complete steps (``n_all`` in all): each
-        loss is this process's share of the mean over all of them (:func:`pgrl.distributed.batch_mean`).
-        """
-        split = distributed.active()
-        mean = (lambda x: distributed.batch_mean(x, n_all)) if split else (lambda x: x.mean())
-        with torch.no_grad():
-            baseline_v = ac.v(batch.obs) if hp["baseline"] else None
-        weights = reinforce_weights(batch.ret, baseline_v, hp["norm_returns"])
-        dist, logp = ac.pi(batch.obs, batch.act)
-        pi_loss = -mean(logp * weights) if split else policy_gradient_loss(logp, weights)
-        entropy = mean(entropy_of(dist)).item()
-        step_optimizer(optimizers["pi"], pi_loss, ac.pi.parameters(), hp["max_grad_norm"])
-
-        v_loss = float("nan")
-        if baseline_v is not None:
-            v_mse = (lambda v: mean((v - batch.ret) ** 2)) if split else (lambda v: value_loss(v, batch.ret))
-            v_loss = v_mse(baseline_v).item()
-            for _ in range(hp["train_v_iters"]):
-                step_optimizer(optimizers["v"], v_mse(ac.v(batch.obs)), ac.v.parameters(), hp["max_grad_norm"])
-
-        with torch.no_grad():
-            _, logp_new = ac.pi(batch.obs, batch.act)
-        return {
-            "LossPi": pi_loss.item(),
-            "LossV": v_loss,
-            "Entropy": entropy,
-            "KL": mean(batch.logp - logp_new).item(),  # Spinning Up's estimate of KL(pi_old || pi)
-        }
-
-    base_lr = {name: lr for name, lr in (("pi", hp["pi_lr"]), ("v", hp["vf_lr"])) if name in optimizers}
-
-    while True:
+    for epoch in run.epochs():
         rollout = run.collect()
-        if hp["anneal_lr"]:
-            set_lr(optimizers, base_lr, 1.0 - run.epoch / run.epochs)
-        G, complete = returns_to_go(rollout.rewards, rollout.terminated, rollout.truncated, hp["gamma"])
+        if cfg.anneal_lr:
+            run.scale_lr(1.0 - epoch / cfg.epochs)
+        G, complete = returns_to_go(rollout.rewards, rollout.terminated, rollout.truncated, cfg.gamma)
         batch = make_batch(rollout, adv=G, ret=G)[torch.from_numpy(complete.reshape(-1))]  # complete steps only
         # An epoch in which no episode ended has no return to learn from yet.
         n_all = distributed.global_count(len(batch))  # complete steps over all processes
-        stats = update(batch, n_all) if n_all else dict.fromkeys(("LossPi", "LossV", "Entropy", "KL"), float("nan"))
-        if not run.end_epoch(rollout, stats):
-            break
+        if n_all:
+            stats = reinforce_update(cfg, ac, batch, n_all, pi_optimizer, v_optimizer)
+        else:
+            stats = dict.fromkeys(("LossPi", "LossV", "Entropy", "KL"), float("nan"))
+        run.log(stats)
     return run.finish()
+
+
+def reinforce_weights(returns: torch.Tensor, values: torch.Tensor | None, normalize: bool) -> torch.Tensor:
+    """The per-step weights of the REINFORCE loss, for the complete steps only.
+
+    Args:
+        returns: (B,) discounted returns-to-go G_t of complete steps.
+        values: (B,) baseline V(s_t) to subtract, or None.
+        normalize: standardise the weights over the batch (zero mean, unit std).
+
+    Returns:
+        (B,) ``G_t`` (or ``G_t - V(s_t)``), standardised if asked.
+    """
+    weights = returns if values is None else returns - values
+    return distributed.standardize(weights) if normalize else weights  # over every process's steps
+
+
+def reinforce_update(
+    cfg: REINFORCEConfig, ac: Any, batch: Batch, n_all: int, pi_optimizer: Optimizer, v_optimizer: Optimizer | None
+) -> dict[str, float]:
+    """One policy-gradient step (then the baseline's steps) on the complete steps; the epoch's columns.
+
+    Data-parallel, the processes hold different numbers of complete steps (``n_all`` in all): each
+    loss is this process's share of the mean over all of them (:func:`pgrl.distributed.batch_mean`).
+    """
+    split = distributed.active()
+    mean = (lambda x: distributed.batch_mean(x, n_all)) if split else (lambda x: x.mean())
+    with torch.no_grad():
+        baseline_v = ac.v(batch.obs) if cfg.baseline else None
+    weights = reinforce_weights(batch.ret, baseline_v, cfg.norm_returns)
+    dist, logp = ac.pi(batch.obs, batch.act)
+    pi_loss = -mean(logp * weights) if split else policy_gradient_loss(logp, weights)
+    entropy = mean(entropy_of(dist)).item()
+    pi_optimizer.step(pi_loss)
+
+    v_loss = float("nan")
+    if baseline_v is not None and v_optimizer is not None:
+        v_mse = (lambda v: mean((v - batch.ret) ** 2)) if split else (lambda v: value_loss(v, batch.ret))
+        v_loss = v_mse(baseline_v).item()
+        for _ in range(cfg.train_v_iters):
+            v_optimizer.step(v_mse(ac.v(batch.obs)))
+
+    with torch.no_grad():
+        _, logp_new = ac.pi(batch.obs, batch.act)
+    return {
+        "LossPi": pi_loss.item(),
+        "LossV": v_loss,
+        "Entropy": entropy,
+        "KL": mean(batch.logp - logp_new).item(),  # Spinning Up's estimate of KL(pi_old || pi)
+    }

@@ -14,24 +14,41 @@ policy, so the plain policy gradient is unbiased for exactly one step and no cli
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar, Unpack
 
 import torch
 from torch import nn
 
 from pgrl import distributed
 from pgrl.advantages import gae
-from pgrl.agent import Agent
+from pgrl.algos.signature import algorithm
+from pgrl.batch import Batch, make_batch
+from pgrl.config import RolloutConfig, boolean, hyperparameter, positive, positive_int, unit_interval
 from pgrl.envs import EnvSpec
-from pgrl.hyperparams import validate
 from pgrl.losses import policy_gradient_loss, value_loss
 from pgrl.networks import MLPActorCritic, entropy_of
-from pgrl.training import Callback, Run, resolve_hyperparameters
-from pgrl.update import adam, make_batch, set_lr, step_optimizer
+from pgrl.optim import Optimizer
+from pgrl.options import RunOptions
+from pgrl.training import Run, Trained
 
 
+@dataclass(frozen=True)
+class VPGConfig(RolloutConfig):
+    """VPG's hyperparameters, with Spinning Up's defaults (the presets are tuned for speed)."""
+
+    algo: ClassVar[str] = "vpg"
+
+    steps_per_epoch: int = 4000
+    lam: float = hyperparameter(0.97, "GAE lambda", unit_interval)
+    pi_lr: float = hyperparameter(3e-4, "Adam learning rate of the policy", positive)
+    vf_lr: float = hyperparameter(1e-3, "Adam learning rate of the critic", positive)
+    train_v_iters: int = hyperparameter(80, "full-batch critic steps per epoch", positive_int)
+    norm_adv: bool = hyperparameter(True, "standardise the advantages over the batch (Spinning Up does)", boolean)
+
+
+@algorithm(VPGConfig)
 def vpg(
     env_fn: EnvSpec | None = None,
     actor_critic: Callable[..., nn.Module] = MLPActorCritic,
@@ -53,17 +70,8 @@ def vpg(
     anneal_lr: bool | None = None,
     norm_adv: bool | None = None,
     norm_obs: bool | None = None,
-    vectorization: str = "sync",
-    callback: Callback | None = None,
-    eval_episodes: int = 20,
-    eval_every: int | None = None,
-    tensorboard: bool = False,
-    verbose: bool = True,
-    overwrite: bool = False,
-    env: EnvSpec | None = None,
-    resume: str | os.PathLike[str] | None = None,
-    nan_policy: str = "stop",
-) -> tuple[Agent, list[dict[str, Any]]]:
+    **options: Unpack[RunOptions],
+) -> Trained:
     """Train a policy with VPG (GAE-Lambda advantages); Spinning Up's signature and meaning.
 
     Hyperparameters left as ``None`` come from the env's preset or the defaults (``pgrl algos``).
@@ -74,83 +82,53 @@ def vpg(
             see :mod:`pgrl.networks` for the protocol.
         ac_kwargs: e.g. ``dict(hidden_sizes=[64, 64], activation=torch.nn.ReLU)``.
         seed: seeds python, numpy, torch and the envs.
-        steps_per_epoch: env steps per epoch summed over all envs (rounded up to a multiple of num_envs).
-        epochs: number of collect-and-update rounds (one policy step each).
-        gamma: discount. lam: GAE lambda.
-        pi_lr: Adam learning rate of the policy. vf_lr: Adam learning rate of the critic.
-        train_v_iters: full-batch critic steps per epoch.
-        max_ep_len: extra time limit per episode (a truncation, bootstrapped).
         logger_kwargs: ``dict(output_dir=..., exp_name=...)``.
-        save_freq: checkpoint every this many epochs (and always at the end).
-        num_envs: parallel env copies.
-        max_grad_norm: clip the global gradient norm (None: no clipping).
-        anneal_lr: decay the learning rates linearly to zero over the epochs (keeps a solved policy from
-            drifting away late in training).
-        norm_adv: standardise the advantages over the batch (Spinning Up does).
-        norm_obs: running observation normalisation (saved with the model).
-        vectorization, callback, eval_episodes, eval_every, tensorboard, verbose, overwrite, env, resume, nan_policy: as for
-            :func:`pgrl.ppo`.
 
     Returns:
         (agent, history): the trained :class:`pgrl.agent.Agent` and one dict per epoch (the logged row,
         Spinning Up's VPG columns: LossPi, LossV, DeltaLossPi, DeltaLossV, Entropy, KL).
     """
-    env_fn = env_fn if env_fn is not None else env
-    given = dict(
-        steps_per_epoch=steps_per_epoch, epochs=epochs, gamma=gamma, pi_lr=pi_lr, vf_lr=vf_lr,
-        train_v_iters=train_v_iters, lam=lam, max_ep_len=max_ep_len, save_freq=save_freq, num_envs=num_envs,
-        max_grad_norm=max_grad_norm, anneal_lr=anneal_lr, norm_adv=norm_adv, norm_obs=norm_obs,
-    )  # fmt: skip
-    env_fn, env_id, hp = resolve_hyperparameters("vpg", env_fn, given, resume)
-    validate(hp)
-
-    run = Run("vpg", env_fn, hp, actor_critic, ac_kwargs, seed, logger_kwargs, callback, verbose,
-              vectorization, eval_episodes, overwrite, env_id, eval_every=eval_every,
-              tensorboard=tensorboard, resume=resume, nan_policy=nan_policy)  # fmt: skip
+    run, cfg = Run.start(VPGConfig, locals())
     ac = run.agent.ac
-    optimizers = {
-        "pi": adam(ac.pi.parameters(), lr=hp["pi_lr"]),
-        "v": adam(ac.v.parameters(), lr=hp["vf_lr"]),
-    }
-    run.attach(optimizers)
+    pi_optimizer = run.optimizer("pi", ac.pi.parameters(), cfg.pi_lr, cfg.max_grad_norm)
+    v_optimizer = run.optimizer("v", ac.v.parameters(), cfg.vf_lr, cfg.max_grad_norm)
 
-    base_lr = {"pi": hp["pi_lr"], "v": hp["vf_lr"]}
-
-    while True:
+    for epoch in run.epochs():
         rollout = run.collect()
-        if hp["anneal_lr"]:
-            set_lr(optimizers, base_lr, 1.0 - run.epoch / run.epochs)
+        if cfg.anneal_lr:
+            run.scale_lr(1.0 - epoch / cfg.epochs)
         adv, ret = gae(rollout.rewards, rollout.values, rollout.next_values,
-                       rollout.terminated, rollout.truncated, hp["gamma"], hp["lam"])  # fmt: skip
-        batch = make_batch(rollout, adv, ret)
-        weights = distributed.standardize(batch.adv) if hp["norm_adv"] else batch.adv  # over all processes
-
-        # One policy-gradient step on the whole batch.
-        dist, logp = ac.pi(batch.obs, batch.act)
-        pi_loss = policy_gradient_loss(logp, weights)
-        entropy = entropy_of(dist).mean().item()
-        step_optimizer(optimizers["pi"], pi_loss, ac.pi.parameters(), hp["max_grad_norm"])
-
-        # Then the critic, several steps towards the GAE returns.
-        with torch.no_grad():
-            v_loss_old = value_loss(ac.v(batch.obs), batch.ret)
-        for _ in range(hp["train_v_iters"]):
-            step_optimizer(
-                optimizers["v"], value_loss(ac.v(batch.obs), batch.ret), ac.v.parameters(), hp["max_grad_norm"]
-            )
-
-        with torch.no_grad():
-            _, logp_new = ac.pi(batch.obs, batch.act)
-            pi_loss_new = policy_gradient_loss(logp_new, weights)
-            v_loss_new = value_loss(ac.v(batch.obs), batch.ret)
-        stats = {
-            "LossPi": pi_loss.item(),
-            "LossV": v_loss_old.item(),
-            "DeltaLossPi": (pi_loss_new - pi_loss).item(),
-            "DeltaLossV": (v_loss_new - v_loss_old).item(),
-            "Entropy": entropy,
-            "KL": (batch.logp - logp_new).mean().item(),  # Spinning Up's estimate of KL(pi_old || pi)
-        }
-        if not run.end_epoch(rollout, stats):
-            break
+                       rollout.terminated, rollout.truncated, cfg.gamma, cfg.lam)  # fmt: skip
+        stats = vpg_update(cfg, ac, make_batch(rollout, adv, ret), pi_optimizer, v_optimizer)
+        run.log(stats)
     return run.finish()
+
+
+def vpg_update(
+    cfg: VPGConfig, ac: Any, batch: Batch, pi_optimizer: Optimizer, v_optimizer: Optimizer
+) -> dict[str, Any]:
+    """One policy-gradient step on the whole batch, then the critic's steps; the epoch's columns."""
+    weights = distributed.standardize(batch.adv) if cfg.norm_adv else batch.adv  # over all processes
+    dist, logp = ac.pi(batch.obs, batch.act)
+    pi_loss = policy_gradient_loss(logp, weights)
+    entropy = entropy_of(dist).mean().item()
+    pi_optimizer.step(pi_loss)
+
+    # Then the critic, several steps towards the GAE returns.
+    with torch.no_grad():
+        v_loss_old = value_loss(ac.v(batch.obs), batch.ret)
+    for _ in range(cfg.train_v_iters):
+        v_optimizer.step(value_loss(ac.v(batch.obs), batch.ret))
+
+    with torch.no_grad():
+        _, logp_new = ac.pi(batch.obs, batch.act)
+        pi_loss_new = policy_gradient_loss(logp_new, weights)
+        v_loss_new = value_loss(ac.v(batch.obs), batch.ret)
+    return {
+        "LossPi": pi_loss.item(),
+        "LossV": v_loss_old.item(),
+        "DeltaLossPi": (pi_loss_new - pi_loss).item(),
+        "DeltaLossV": (v_loss_new - v_loss_old).item(),
+        "Entropy": entropy,
+        "KL": (batch.logp - logp_new).mean().item(),  # Spinning Up's estimate of KL(pi_old || pi)
+    }

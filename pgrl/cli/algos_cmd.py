@@ -6,7 +6,8 @@ import argparse
 from typing import Any
 
 from pgrl.algos.registry import ALGORITHMS
-from pgrl.hyperparams import DEFAULTS, PRESETS
+from pgrl.algos.signature import in_signature_order
+from pgrl.presets import PRESETS
 
 
 def add_parser(sub: Any) -> None:
@@ -17,7 +18,7 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     for name, info in ALGORITHMS.items():
         print(f"{name:10s} {info.summary}")
-        defaults = ", ".join(f"{k}={v}" for k, v in DEFAULTS.get(name, {}).items())
+        defaults = ", ".join(f"{hp.name}={hp.default}" for hp in in_signature_order(info.fn, info.config))
         print(f"{'':10s} defaults: {defaults}")
         for env_id, preset in PRESETS.get(name, {}).items():
             print(f"{'':10s} {env_id}: " + ", ".join(f"{k}={v}" for k, v in preset.items()))

@@ -8,7 +8,6 @@ launcher (``python -m torch.distributed.run``) on 127.0.0.1 (see docs/scaling.md
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import os
 import signal
@@ -18,34 +17,41 @@ from collections.abc import Sequence
 from typing import Any
 
 from pgrl import distributed
-from pgrl.algos.registry import ALGORITHMS
+from pgrl.algos.registry import ALGORITHMS, AlgoInfo
+from pgrl.algos.signature import in_signature_order
 from pgrl.checkpoint import load_config
+from pgrl.config import Hyperparameter
 from pgrl.errors import PgrlError
-from pgrl.hyperparams import DEFAULTS, PRESETS
-
-# Arguments that are not hyperparameters, or that the CLI spells its own way.
-_NOT_FLAGS = {"env_fn", "env", "actor_critic", "ac_kwargs", "logger_kwargs", "callback", "verbose", "overwrite",
-              "vectorization", "eval_episodes", "seed", "eval_every", "tensorboard", "resume", "nan_policy"}  # fmt: skip
+from pgrl.presets import PRESETS
+from pgrl.rundir import EVAL
 
 
-def _flag_type(annotation: str) -> type | None:
-    if "bool" in annotation:
-        return bool
-    if "int" in annotation:
-        return int
-    if "float" in annotation:
-        return float
-    return None
-
-
-def _default_help(algo: str, name: str) -> str:
-    parts = []
-    if name in DEFAULTS.get(algo, {}):
-        parts.append(f"default {DEFAULTS[algo][name]}")
+def _default_help(algo: str, hp: Hyperparameter) -> str:
+    """The field's help, its default and the presets' values: "discount factor; default 0.99; CartPole-v1: 0.98"."""
+    parts = [hp.help, f"default {hp.default}"]
     for env_id, preset in PRESETS.get(algo, {}).items():
-        if name in preset:
-            parts.append(f"{env_id}: {preset[name]}")
+        if hp.name in preset:
+            parts.append(f"{env_id}: {preset[hp.name]}")
     return "; ".join(parts)
+
+
+def add_hyperparameter_flag(p: argparse.ArgumentParser, algo: str, hp: Hyperparameter) -> None:
+    """``--name-with-dashes``, typed by the config field (``--flag/--no-flag`` for booleans)."""
+    flag, help_text, kind = "--" + hp.name.replace("_", "-"), _default_help(algo, hp), hp.value_type
+    if kind is bool:
+        p.add_argument(flag, dest=hp.name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+    elif kind is tuple:
+        p.add_argument(flag, dest=hp.name, type=hp.item_type, nargs="+", help=help_text)
+    elif kind is str:
+        p.add_argument(flag, dest=hp.name, help=help_text)
+    else:
+        p.add_argument(flag, dest=hp.name, type=kind, default=None, metavar=kind.__name__.upper(), help=help_text)
+
+
+def hyperparameter_flags(info: AlgoInfo) -> tuple[list[Hyperparameter], list[Hyperparameter]]:
+    """The config's fields with a flag: (the network's, the algorithm's in its signature's order)."""
+    fields = in_signature_order(info.fn, info.config)
+    return [hp for hp in fields if hp.network], [hp for hp in fields if not hp.network]
 
 
 def add_parser(sub: Any) -> None:
@@ -91,8 +97,9 @@ def add_parser(sub: Any) -> None:
         p.add_argument(
             "--tensorboard", action="store_true", help="write TensorBoard event files into the run directory"
         )
-        p.add_argument("--hidden-sizes", type=int, nargs="+", help=_default_help(name, "hidden_sizes"))
-        p.add_argument("--activation", help=f"tanh, relu, elu, gelu, ...; {_default_help(name, 'activation')}")
+        network, algorithm = hyperparameter_flags(info)
+        for hp in network:
+            add_hyperparameter_flag(p, name, hp)
         p.add_argument("--quiet", action="store_true", help="do not print the epoch table")
         p.add_argument(
             "--nproc",
@@ -100,19 +107,9 @@ def add_parser(sub: Any) -> None:
             metavar="N",
             help="train data-parallel in N local processes (torchrun on 127.0.0.1; see docs/scaling.md)",
         )
-        for pname, param in inspect.signature(info.fn).parameters.items():
-            kind = _flag_type(str(param.annotation))
-            if pname in _NOT_FLAGS or kind is None:
-                continue
-            flag = "--" + pname.replace("_", "-")
-            help_text = _default_help(name, pname)
-            if kind is bool:
-                p.add_argument(flag, dest=pname, action=argparse.BooleanOptionalAction, default=None, help=help_text)
-            else:
-                p.add_argument(flag, dest=pname, type=kind, default=None, metavar=kind.__name__.upper(), help=help_text)
-        p.set_defaults(
-            run=run, hyperparameters=[pn for pn in inspect.signature(info.fn).parameters if pn not in _NOT_FLAGS]
-        )
+        for hp in algorithm:
+            add_hyperparameter_flag(p, name, hp)
+        p.set_defaults(run=run, hyperparameters=[hp.name for hp in algorithm], network=[hp.name for hp in network])
 
 
 def _free_port() -> int:
@@ -187,23 +184,16 @@ def run(args: argparse.Namespace) -> int:
         saved_seed = load_config(args.resume).get("seed")
         if args.seed != saved_seed:
             raise PgrlError(f"--seed {args.seed} differs from the resumed run's seed {saved_seed}; drop --seed")
-    extras = {
+    options = {
         "eval_every": args.eval_every,
         "tensorboard": args.tensorboard or None,
         "resume": args.resume,
         "nan_policy": args.nan_policy,
     }
-    extras = {k: v for k, v in extras.items() if v is not None}
-    accepted = inspect.signature(info.fn).parameters
-    for name in extras:
-        if name not in accepted:
-            raise PgrlError(f"{args.algo} does not support --{name.replace('_', '-')} yet")
-    kwargs.update(extras)
-    ac_kwargs = {}
-    if args.hidden_sizes is not None:
-        ac_kwargs["hidden_sizes"] = tuple(args.hidden_sizes)
-    if args.activation is not None:
-        ac_kwargs["activation"] = args.activation
+    kwargs.update({k: v for k, v in options.items() if v is not None})
+    ac_kwargs = {name: getattr(args, name) for name in args.network if getattr(args, name) is not None}
+    if "hidden_sizes" in ac_kwargs:
+        ac_kwargs["hidden_sizes"] = tuple(ac_kwargs["hidden_sizes"])
     agent, _ = info.fn(
         env_fn=args.env,
         seed=args.seed if args.seed is not None else 0,
@@ -216,7 +206,7 @@ def run(args: argparse.Namespace) -> int:
         **kwargs,
     )
     if args.quiet and distributed.is_main():  # no table, but the outcome still deserves one line
-        eval_file = agent.run_dir / "eval.json"
+        eval_file = agent.run_dir / EVAL
         if eval_file.exists():
             result = json.loads(eval_file.read_text())
             print(f"{args.env}: deterministic return {result['mean_return']:.1f} +/- {result['std_return']:.1f} "

@@ -15,6 +15,7 @@ from typing import Any, Literal
 import gymnasium as gym
 from gymnasium.vector import AutoresetMode
 
+from pgrl.envs.envpool_env import EnvpoolVectorEnv
 from pgrl.errors import PgrlError
 
 EnvSpec = str | Callable[[], gym.Env]
@@ -88,8 +89,6 @@ def make_vec_env(
     if num_envs < 1:
         raise PgrlError(f"num_envs must be >= 1, got {num_envs}")
     if vectorization == "envpool":
-        from pgrl.envs.envpool_env import EnvpoolVectorEnv
-
         if isinstance(env, str) and env not in gym.registry:
             raise PgrlError(_unknown_env_message(env))
         envpool_vec = EnvpoolVectorEnv(env, num_envs, seed, max_ep_len)  # type: ignore[arg-type]

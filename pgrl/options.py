@@ -1,0 +1,142 @@
+"""The run options: how a run is carried out rather than what it learns, the same for every algorithm.
+
+Every algorithm function takes them by keyword after its hyperparameters, typed as
+``**options: Unpack[RunOptions]``::
+
+    ppo("CartPole-v1", eval_every=5000, verbose=False)
+
+Each option is declared once, below, with its default, check and help (an :class:`Option` in its
+``Annotated`` type); the algorithms' docstrings, the docs and :func:`complete` come from there.
+"""
+
+# No `from __future__ import annotations` here: the Option metadata is read from the annotations at run
+# time, so they must be objects, not strings.
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, TypedDict, get_args
+
+from pgrl.errors import PgrlError
+
+if TYPE_CHECKING:
+    from pgrl.agent import Agent
+    from pgrl.envs import EnvSpec
+
+Callback = Callable[[int, dict[str, Any], "Agent"], bool | None]
+"""``callback(epoch, stats, agent)`` after every epoch; returning False stops training."""
+
+VECTORIZATIONS = ("sync", "async", "envpool")
+NAN_POLICIES = ("stop", "skip")
+
+
+@dataclass(frozen=True)
+class Option:
+    """A run option's default, check (``check(value)`` raises :class:`PgrlError`) and help; ``grid``:
+    whether a grid (:mod:`pgrl.grid`) may vary it."""
+
+    default: Any
+    help: str
+    check: Callable[[Any], None] | None = None
+    grid: bool = False
+
+
+def _eval_episodes(value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise PgrlError(f"eval_episodes must be an integer >= 0 (0: no evaluation), got {value!r}")
+
+
+def _eval_every(value: Any) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise PgrlError(f"eval_every must be a positive number of env steps (or None), got {value!r}")
+
+
+def _vectorization(value: Any) -> None:
+    if value not in VECTORIZATIONS:
+        raise PgrlError(f"vectorization must be 'sync', 'async' or 'envpool', got {value!r}")
+
+
+def _nan_policy(value: Any) -> None:
+    if value not in NAN_POLICIES:
+        raise PgrlError(f"nan_policy must be one of {', '.join(NAN_POLICIES)}, got {value!r}")
+
+
+class RunOptions(TypedDict, total=False):
+    """The options every algorithm takes by keyword: ``ppo(..., eval_every=5000, verbose=False)``."""
+
+    env: Annotated["EnvSpec | None", Option(None, "alias of env_fn")]
+    vectorization: Annotated[
+        str,
+        Option(
+            "sync", '"sync", "async" (subprocess envs) or "envpool" (envpool\'s C++ envs, when installed)',
+            _vectorization, grid=True,
+        ),
+    ]  # fmt: skip
+    callback: Annotated[
+        "Callback | None", Option(None, "``callback(epoch, stats, agent)`` after every epoch; return False to stop")
+    ]
+    eval_episodes: Annotated[
+        int,
+        Option(
+            20, "deterministic episodes evaluated at the end (0: none), written to eval.json; also the episodes "
+            "of each in-training evaluation", _eval_episodes,
+        ),
+    ]  # fmt: skip
+    eval_every: Annotated[
+        int | None,
+        Option(
+            None, "evaluate deterministically every this many env steps during training (None: never), logged as "
+            "EvalAverageEpRet, EvalStdEpRet, ... (NaN in the epochs without an evaluation)", _eval_every, grid=True,
+        ),
+    ]  # fmt: skip
+    tensorboard: Annotated[bool, Option(False, "also write TensorBoard event files into the run directory", grid=True)]
+    verbose: Annotated[bool, Option(True, "print the epoch table")]
+    overwrite: Annotated[bool, Option(False, "replace a run already in logger_kwargs' output_dir")]
+    resume: Annotated[
+        "str | os.PathLike[str] | None",
+        Option(
+            None, "a run directory to continue from its last checkpoint (networks, optimizers, learning-rate "
+            "schedule, observation statistics, RNG states, env state where possible, counters); the run's saved "
+            "hyperparameters apply (passing epochs higher trains further); env_fn may be omitted for a "
+            "registered env id. See docs/robustness.md.",
+        ),
+    ]  # fmt: skip
+    nan_policy: Annotated[
+        str,
+        Option(
+            "stop", '"stop" stops training at a non-finite loss, gradient or parameter, keeping the last good '
+            'checkpoint; "skip" skips such updates (counted in the SkippedUpdates column)', _nan_policy, grid=True,
+        ),
+    ]  # fmt: skip
+
+
+def declared() -> dict[str, Option]:
+    """Every run option and its :class:`Option`, in declaration order."""
+    hints = RunOptions.__annotations__  # Annotated objects; their forward references are never evaluated
+    return {name: next(a for a in get_args(hint) if isinstance(a, Option)) for name, hint in hints.items()}
+
+
+def complete(options: Mapping[str, Any], function: str) -> RunOptions:
+    """The options a caller passed, checked, with the defaults of those left out.
+
+    An unknown name is refused as Python refuses an unknown keyword argument (``function`` names the
+    algorithm in the message), with the known names.
+    """
+    known = declared()
+    unknown = [name for name in options if name not in known]
+    if unknown:
+        raise TypeError(
+            f"{function}() got an unexpected keyword argument {unknown[0]!r}; its run options are {', '.join(known)}"
+        )
+    out: dict[str, Any] = {name: opt.default for name, opt in known.items()}
+    out.update(options)
+    for name, opt in known.items():
+        if opt.check is not None:
+            opt.check(out[name])
+    if out["eval_every"] and out["eval_episodes"] < 1:
+        raise PgrlError("eval_every needs eval_episodes >= 1 (the episodes of each evaluation)")
+    return RunOptions(**out)  # type: ignore[typeddict-item]
+
+
+def docs() -> str:
+    """The run options as Google-style ``Args`` entries, for the algorithms' docstrings."""
+    return "\n".join(f"    {name}: {opt.help} (default {opt.default!r})." for name, opt in declared().items())

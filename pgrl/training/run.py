@@ -1,0 +1,319 @@
+"""One training run: what every algorithm's loop shares, composed of the small parts beside this module.
+
+An algorithm function starts a run from its own arguments, creates its optimizers through it, and loops::
+
+    run, cfg = Run.start(PPOConfig, locals())        # the config, the envs, the agent, the run directory
+    opt = run.optimizer("ac", ac.parameters(), lr=cfg.pi_lr, max_grad_norm=cfg.max_grad_norm)
+    for epoch in run.epochs():
+        rollout = run.collect()
+        ...                                           # the algorithm's own update, through opt.step(loss)
+        run.log(stats)                                # the epoch's row, checkpoint, callback, signals
+    return run.finish()                               # (agent, history)
+
+The parts: :mod:`pgrl.training.build` (the call's arguments, seeding, network, config.json),
+:mod:`pgrl.training.resume`, :mod:`pgrl.training.interrupts` (signals), :mod:`pgrl.training.epoch`
+(the epoch's row and the evaluation schedule), :mod:`pgrl.rundir` and :mod:`pgrl.checkpoint`.
+
+While the loop runs, SIGINT (Ctrl-C) and SIGTERM let the epoch in progress finish, log it and write a
+checkpoint, then raise :class:`pgrl.errors.TrainingInterrupted`; a second signal stops at once.
+
+Data-parallel (launched by torchrun, see :mod:`pgrl.distributed` and docs/scaling.md): each process
+collects steps_per_epoch / world_size steps with seed + 10000 * rank, starts from rank 0's parameters, and
+the epoch row gathers every process's episodes, values, steps and statistics; only rank 0 writes the run
+directory and evaluates.
+"""
+
+from __future__ import annotations
+
+import functools
+import signal
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
+
+import torch
+
+from pgrl import distributed
+from pgrl.agent import Agent
+from pgrl.checkpoint import save_checkpoint, training_state
+from pgrl.config import Config, RolloutConfig
+from pgrl.errors import PgrlError, TrainingInterrupted
+from pgrl.logger import EpochLogger, SilentLogger, Stopwatch
+from pgrl.nan_guard import NanGuard, check_parameters
+from pgrl.optim import Optimizer, adam
+from pgrl.rollout import Collector, Rollout
+from pgrl.snapshot import set_rng_state
+from pgrl.training.build import Parts, build, seed_everything
+from pgrl.training.epoch import EpochLog, Evaluations, evaluation_summary, mean_over_processes
+from pgrl.training.interrupts import Interrupts
+from pgrl.training.resume import Resumed
+
+C = TypeVar("C", bound=Config)
+_M = TypeVar("_M", bound=Callable[..., Any])
+
+Trained = tuple[Agent, list[dict[str, Any]]]
+"""What an algorithm returns: the trained agent and one dict per epoch (the logged row)."""
+
+
+def _stops_on_error(method: _M) -> _M:
+    """A Run method whose exceptions end training: the signal handlers and thread count are given back."""
+
+    @functools.wraps(method)
+    def wrapper(self: Run, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except BaseException:
+            self._stop()
+            raise
+
+    return wrapper  # type: ignore[return-value]
+
+
+class Run:
+    """A training run (see the module docstring); made by :meth:`start`."""
+
+    @classmethod
+    def start(cls, config_class: type[C], arguments: Mapping[str, Any]) -> tuple[Run, C]:
+        """The run of an algorithm call, from the algorithm function's ``locals()``, and its configuration.
+
+        Bad input (an env id, a space, a value out of range, a run directory in use) is refused before
+        anything is written to disk.
+        """
+        parts = build(config_class, arguments)
+        cfg = parts.cfg
+        assert isinstance(cfg, config_class)
+        return cls(parts), cfg
+
+    def __init__(self, parts: Parts) -> None:
+        call, cfg, resumed = parts.call, parts.cfg, parts.resumed
+        self.algo, self.cfg, self.env_fn, self.env_id, self.seed = call.algo, cfg, parts.env_fn, parts.env_id, call.seed
+        self.envs, self.agent, self.threads, self.run_dir = parts.envs, parts.agent, parts.threads, parts.run_dir
+        self.main = distributed.is_main()
+        self.rank_seed = distributed.rank_seed(call.seed)
+        options = call.options
+        self.verbose = options["verbose"] and self.main
+        self.callback = options["callback"]
+        self.logger: EpochLogger | SilentLogger = (
+            EpochLogger(self.run_dir, verbose=self.verbose, tensorboard=options["tensorboard"])
+            if self.main
+            else SilentLogger(self.run_dir)
+        )
+        self.nan_guard = NanGuard(options["nan_policy"], context=self._nan_context)
+        self.interrupts = Interrupts(self, self._doing, self._stop_now, on_stale=self._stop)
+        self.evaluations = Evaluations(options["eval_every"] or 0, options["eval_episodes"], parts.env_fn, self.seed,
+                                       cfg.max_ep_len)  # fmt: skip
+        self.history: list[dict[str, Any]] = []
+        self.epoch = self.total_steps = 0
+        self.optimizers: dict[str, Optimizer] = {}
+        self.collector: Collector | None = None
+        self.resumed = resumed
+        self._saved_epoch: int | None = None  # epoch of the checkpoint on disk
+        self._state: dict[str, Any] = {}
+        self._stopped = False
+        if resumed is not None:
+            self._continue(resumed)
+        self.logger.save_config(self.agent.config)
+        last_time = self.history[-1].get("Time") if self.history else None
+        self.clock = Stopwatch(offset=float(last_time) if isinstance(last_time, int | float) else 0.0)
+        self.epoch_log = EpochLog(self.clock)
+        if resumed is not None:
+            set_rng_state(resumed.state["rng"])  # last: building the network drew from torch's RNG
+            if not self.main:  # the checkpoint holds rank 0's RNGs
+                seed_everything(resumed.reseed(self.rank_seed))
+        distributed.broadcast_parameters(self.agent.ac)  # every process starts from rank 0's network
+        distributed.broadcast_running_stats(self.agent.obs_rms)
+
+    def _continue(self, resumed: Resumed) -> None:
+        """The checkpoint's network, statistics, counters and progress rows (the RNGs come last)."""
+        resumed.restore_agent(self.agent)
+        self.epoch = self._saved_epoch = resumed.epoch
+        self.total_steps = int(resumed.state["total_steps"])
+        self.history = self.logger.resume(self.epoch)
+        if self.verbose:
+            print(f"Resuming {self.algo} on {self.env_id} at epoch {self.epoch} from {str(self.run_dir)!r}")
+
+    # ----------------------------------------------------------------------------------------- the parts
+
+    def optimizer(
+        self, name: str, params: Iterable[torch.nn.Parameter], lr: float, max_grad_norm: float | None, eps: float = 1e-8
+    ) -> Optimizer:
+        """Adam on ``params`` with the run's NaN guard, saved in every checkpoint under ``name`` and
+        restored from the checkpoint when resuming."""
+        opt = Optimizer(adam(params, lr=lr, eps=eps), max_grad_norm, self.nan_guard)
+        if self.resumed is not None:
+            self.resumed.restore_optimizer(name, opt)
+        self.optimizers[name] = opt
+        return opt
+
+    def scale_lr(self, fraction: float) -> None:
+        """Every optimizer's learning rate at ``fraction`` of its initial value (linear annealing)."""
+        for opt in self.optimizers.values():
+            opt.scale_lr(fraction)
+
+    def epochs(self) -> Iterator[int]:
+        """The epochs still to run (0-based), until the last one or until the callback says stop.
+
+        Each epoch ends with :meth:`log`.
+        """
+        if self.resumed is not None:
+            self.resumed.check_optimizers(self.optimizers)
+        while self.epoch < self.cfg.epochs and not self._stopped:
+            epoch = self.epoch
+            self.interrupts.install()
+            yield epoch
+            if self.epoch == epoch:
+                raise RuntimeError(f"{self.algo}'s loop ended epoch {epoch + 1} without run.log(stats)")
+
+    @_stops_on_error
+    def collect(self, steps_per_env: int | None = None) -> Rollout:
+        """``steps_per_env`` steps (default: the epoch's) in every env, counted into the epoch's row."""
+        collector = self.collector or self._collector(steps_per_env)
+        self.epoch_log.begin_collection()
+        self.logger.live(f"epoch {self.epoch + 1}/{self.cfg.epochs}  collecting {collector.T * collector.N} steps ...")
+        before = distributed.running_stats_snapshot(self.agent.obs_rms)
+        rollout = collector.collect()
+        if before is not None:  # every process folds in every process's observations
+            distributed.sync_running_stats(self.agent.obs_rms, before)
+        self.record_episodes(rollout.episode_returns, rollout.episode_lengths, rollout.num_steps)
+        self.epoch_log.values.append(rollout.values.copy())
+        self.logger.live(f"epoch {self.epoch + 1}/{self.cfg.epochs}  updating ...")
+        return rollout
+
+    def _collector(self, steps_per_env: int | None) -> Collector:
+        """The collector, made on the first :meth:`collect`, continuing the checkpoint's envs when resuming."""
+        if steps_per_env is None:
+            if not isinstance(self.cfg, RolloutConfig):
+                raise PgrlError(f"{self.algo} has no steps_per_epoch: pass collect() the steps per env")
+            steps_per_env = self.cfg.steps_per_env(distributed.world_size())
+        self.collector = Collector(self.envs, self.agent, steps_per_env, self.rank_seed)
+        restored = self.resumed is None or self.resumed.restore_collector(self.collector, self.rank_seed)
+        if not restored and self.verbose:
+            print(
+                f"The envs' state of {self.env_id} cannot be restored, so their episodes start afresh "
+                "(results differ from an uninterrupted run)"
+            )
+        return self.collector
+
+    def record_episodes(self, returns: Sequence[float], lengths: Sequence[int], steps: int) -> None:
+        """Count ``steps`` env steps and the episodes that finished in them into the epoch's row
+        (:meth:`collect` does; an algorithm that steps ``run.envs`` itself calls it)."""
+        self.epoch_log.add(returns, lengths, steps)
+        self.total_steps += steps
+
+    # ------------------------------------------------------------------------------------------ the epoch
+
+    @_stops_on_error
+    def log(self, stats: dict[str, Any], state: dict[str, Any] | None = None) -> None:
+        """End the epoch: log its row, checkpoint on schedule, call the callback, obey a signal.
+
+        Args:
+            stats: the algorithm's update statistics (LossPi, LossV, ...), in column order.
+            state: the algorithm's own extra state to checkpoint (tensors and plain data), read back from
+                ``run.resumed.state`` when resuming.
+        """
+        check_parameters(self.agent.ac, self._nan_context)
+        row = self._row(stats)
+        if self.nan_guard.skipped and self.verbose:
+            print(f"pgrl: skipped {self.nan_guard.skipped} update(s) with non-finite values in epoch {self.epoch + 1}")
+        self.nan_guard.skipped = 0
+        self.logger.log_epoch(row)
+        self.history.append(row)
+        self.epoch += 1
+        self._state = state or {}
+        if self.epoch % self.cfg.save_freq == 0 or self.epoch == self.cfg.epochs:
+            self.save()
+        if self.callback is not None and self.callback(self.epoch - 1, row, self.agent) is False:
+            self._stopped = True
+        if distributed.active():  # every process stops (or is interrupted) together
+            stopped, signalled = distributed.sum_array([self._stopped, self.interrupts.signal is not None]) > 0
+            self._stopped = bool(stopped)
+            if signalled and self.interrupts.signal is None:
+                self.interrupts.signal = signal.SIGTERM
+        if self.interrupts.signal is not None:
+            self._interrupt()
+        self.epoch_log.start = self.clock()  # the next epoch's clock (collect restarts it; ARS does not collect)
+
+    def _row(self, stats: dict[str, Any]) -> dict[str, Any]:
+        now = self.clock()
+        if distributed.active():
+            self.total_steps += self.epoch_log.gather()
+            stats = mean_over_processes(stats)
+        evaluation: dict[str, float] = {}
+        if self.evaluations.every:
+            due = self.evaluations.due(self.total_steps, self.epoch_log.steps) and self.main
+            if due:
+                self.logger.live(f"epoch {self.epoch + 1}/{self.cfg.epochs}  evaluating ...")
+            evaluation = self.evaluations.columns(self.agent if due else None)
+        row = self.epoch_log.row(self.epoch + 1, self.total_steps, stats, evaluation, now)
+        columns = self.logger.columns
+        if (columns is None and self.nan_guard.policy == "skip") or (columns and "SkippedUpdates" in columns):
+            row["SkippedUpdates"] = self.nan_guard.skipped
+        return row
+
+    def save(self) -> None:
+        """Checkpoint the completed epoch, atomically (see :func:`pgrl.checkpoint.training_state`)."""
+        check_parameters(self.agent.ac, self._nan_context)  # never replace a good checkpoint with NaNs
+        if self.main:  # only rank 0 writes (the parameters are the same on every process)
+            state = training_state(self.agent, self.epoch, self.total_steps, self.optimizers, self.collector)
+            save_checkpoint(self.run_dir, {**state, **self._state})
+        self._saved_epoch = self.epoch
+
+    def finish(self) -> Trained:
+        """The last checkpoint, the final deterministic evaluation (eval.json), and (agent, history)."""
+        self.interrupts.release()  # from here on Ctrl-C stops at once: the checkpoint below is the last one
+        if self._saved_epoch != self.epoch:
+            self.save()
+        self.envs.close()
+        self.threads.restore()
+        self.logger.close()
+        distributed.shutdown()  # the last collective is behind us; rank 0 evaluates alone
+        if self.evaluations.episodes > 0 and self.main:
+            self.logger.live("evaluating ...")
+            returns, lengths = self.evaluations.run(self.agent)
+            train_seconds = self.history[-1]["Time"] if self.history else 0.0
+            result = evaluation_summary(returns, lengths, self.total_steps, train_seconds)
+            self.logger.save_eval(result)
+            if self.verbose:
+                print(
+                    f"Deterministic evaluation of {self.env_id} over {len(returns)} episodes: "
+                    f"return {result['mean_return']:.1f} +/- {result['std_return']:.1f} "
+                    f"(after {self.total_steps} steps, {result['train_seconds']:.1f} s of training)"
+                )
+                print(f"Run saved in {self.run_dir}")
+        return self.agent, self.history
+
+    # ------------------------------------------------------------------------------------- stopping early
+
+    def _stop(self) -> None:
+        """Training ends early (signal, NaN, an error): give back the signal handlers and torch's threads."""
+        self.interrupts.release()
+        self.threads.restore()
+
+    def _doing(self) -> str:
+        return f"finishing epoch {self.epoch + 1}, then writing a checkpoint"
+
+    def _stop_now(self, signum: int) -> None:
+        """The second signal: stop at once; the checkpoint on disk is consistent."""
+        self._stop()
+        raise TrainingInterrupted(str(self.run_dir), signum, self._saved_epoch, self.algo, immediate=True)
+
+    def _interrupt(self) -> None:
+        """After a signal: the epoch is logged; checkpoint it (unless just done), then raise."""
+        if self._saved_epoch != self.epoch:
+            self.save()
+        self._stop()
+        self.envs.close()
+        self.logger.close()
+        assert self.interrupts.signal is not None
+        raise TrainingInterrupted(
+            str(self.run_dir), self.interrupts.signal, self.epoch, self.algo, complete=self.epoch >= self.cfg.epochs
+        )
+
+    def _nan_context(self) -> str:
+        """Where training stopped, for the NaN guard's message (which ends training)."""
+        self._stop()
+        kept = (
+            f"the last good checkpoint (epoch {self._saved_epoch}) in {str(self.run_dir)!r} is kept"
+            if self._saved_epoch is not None
+            else "no checkpoint was written"
+        )
+        return f" in epoch {self.epoch + 1}: training stopped; {kept}"
