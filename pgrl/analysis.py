@@ -3,7 +3,12 @@ experiments, smoothing, interpolating onto a common x grid, bootstrap confidence
 aggregate statistics of Agarwal et al. 2021 (rliable): interquartile mean, stratified bootstrap
 confidence intervals and the probability of improvement.
 
-Everything here is plain numpy (no matplotlib), so the tests check numbers, not pictures.
+Everything here is numpy and scipy.stats (no matplotlib), so the tests check numbers, not pictures.
+The IQM is ``scipy.stats.trim_mean``, the stratified bootstrap is ``scipy.stats.bootstrap`` (one sample
+per stratum) and the probability of improvement is the Mann-Whitney U statistic
+(``scipy.stats.mannwhitneyu``); the curves' bands are a hand-written bootstrap (see
+:func:`bootstrap_mean_band` for why). scipy is imported when one of those is first called, not with
+this module, so that the other ``pgrl`` commands do not pay for importing scipy.stats.
 
 Runs
     A run directory holds ``progress.txt`` (tab-separated, one header line, one row per epoch: the
@@ -264,6 +269,12 @@ def bootstrap_mean_band(
         are the (1 - confidence)/2 and (1 + confidence)/2 quantiles (``np.quantile``'s default linear
         rule) of those means. One run gives a band of zero width. NaN entries are left out of means.
     """
+    # Not scipy.stats.bootstrap: NaN entries are left out of every mean here, and a resample may then
+    # pick only runs that are NaN at a point; its mean is NaN and is left out of the quantiles
+    # (np.nanquantile). scipy.stats.bootstrap (even with a NaN-aware statistic) takes the quantiles
+    # of the whole bootstrap distribution, NaN included, so such a point's band comes out NaN (and it
+    # warns that the distribution is degenerate): with 3 runs of which one is NaN at a point, about 4%
+    # of the resamples are all NaN there, so 2000 resamples almost surely make that band NaN.
     ys = np.atleast_2d(np.asarray(ys, dtype=np.float64))
     n = ys.shape[0]
     # All-NaN columns stay NaN, on purpose: numpy's "Mean of empty slice" warning is silenced.
@@ -339,13 +350,13 @@ def final_score(run: RunData, column: str, last_frac: float = 0.1) -> float:
 def iqm(scores: np.ndarray, axis: int = -1) -> np.ndarray:
     """Interquartile mean: the mean of the scores left after dropping ``floor(0.25 * n)`` of the
     lowest and as many of the highest (scipy.stats.trim_mean(scores, 0.25), as rliable computes it).
-    For fewer than 4 scores nothing is dropped (the plain mean)."""
-    s = np.sort(np.asarray(scores, dtype=np.float64), axis=axis)
-    n = s.shape[axis]
-    if n == 0:
+    For fewer than 4 scores nothing is dropped (the plain mean). A NaN score makes the IQM NaN."""
+    from scipy import stats
+
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.shape[axis] == 0:
         raise PgrlError("the IQM of no scores is undefined")
-    k = int(0.25 * n)
-    return np.take(s, np.arange(k, n - k), axis=axis).mean(axis=axis)
+    return np.asarray(stats.trim_mean(scores, 0.25, axis=axis))[()]
 
 
 def stratified_bootstrap_ci(
@@ -362,39 +373,69 @@ def stratified_bootstrap_ci(
     keeping its size, so every resample has the same mix of tasks as the data. With one stratum this
     is the plain bootstrap.
 
-    The resampling, exactly: ``rng = np.random.default_rng(seed)``; for each stratum in order of first
-    appearance in ``strata``, ``rng.integers(0, n_s, size=(reps, n_s))`` picks that stratum's members
-    for every resample; a resample is the concatenation over strata in that order; ``statistic`` is
-    applied along the last axis of the (reps, n) array of resamples; the interval is the
-    ``np.quantile`` (linear) at (1 - confidence)/2 and (1 + confidence)/2.
+    Computed by ``scipy.stats.bootstrap`` with one sample per stratum (``paired=False``: each
+    stratum resampled on its own), ``reps`` resamples drawn from ``np.random.default_rng(seed)``
+    (so the interval is fixed by the seed), and ``method="percentile"``: the interval is the
+    (1 - confidence)/2 and (1 + confidence)/2 quantiles of ``statistic`` over the resamples.
+    ``statistic`` is applied along the last axis of a (resamples, n) array: each resample is its
+    strata's resampled scores concatenated, strata in order of first appearance in ``strata``.
+
+    A stratum of one run is the same in every resample (scipy resamples only samples of two or more,
+    so pgrl adds it as is). When every resample must equal the data (no stratum has two runs, e.g. a
+    single score, or all scores are equal) the interval is ``statistic`` of the data at both ends,
+    without resampling. A NaN score makes the interval NaN.
     """
+    from scipy import stats
+
     scores = np.asarray(scores, dtype=np.float64)
     if scores.ndim != 1 or len(scores) == 0:
         raise PgrlError("stratified_bootstrap_ci needs a non-empty 1-D array of scores")
     labels = list(strata) if strata is not None else [0] * len(scores)
     if len(labels) != len(scores):
         raise PgrlError(f"{len(labels)} strata for {len(scores)} scores")
-    order = list(dict.fromkeys(labels))
-    rng = np.random.default_rng(seed)
-    parts = []
-    for label in order:
-        members = scores[[i for i, s in enumerate(labels) if s == label]]
-        parts.append(members[rng.integers(0, len(members), size=(reps, len(members)))])
-    resamples = np.concatenate(parts, axis=1)
-    stats = np.asarray(statistic(resamples))
-    alpha = (1.0 - confidence) / 2.0
-    low, high = np.quantile(stats, [alpha, 1.0 - alpha])
+    if reps < 1:
+        raise PgrlError(f"the bootstrap needs at least one resample, got reps={reps}")
+    members = [scores[[i for i, s in enumerate(labels) if s == label]] for label in dict.fromkeys(labels)]
+    if all(len(m) == 1 for m in members) or np.all(scores == scores[0]):
+        point = float(np.asarray(statistic(np.concatenate(members)[np.newaxis])).reshape(-1)[0])
+        return point, point
+
+    def on_resamples(*samples: np.ndarray, axis: int = -1) -> np.ndarray:
+        # scipy hands over one (resamples, n_s) array per stratum of two or more runs, in order.
+        resampled = iter(samples)
+        lead = samples[0].shape[:-1]
+        parts = [next(resampled) if len(m) > 1 else np.broadcast_to(m, (*lead, 1)) for m in members]
+        return np.asarray(statistic(np.concatenate(parts, axis=-1)))
+
+    with warnings.catch_warnings():
+        # scipy warns "degenerate" whenever an end of the interval is NaN (a NaN score): NaN is the answer.
+        warnings.simplefilter("ignore", stats.DegenerateDataWarning)
+        result = stats.bootstrap(
+            [m for m in members if len(m) > 1],
+            on_resamples,
+            n_resamples=reps,
+            vectorized=True,
+            paired=False,
+            axis=-1,
+            confidence_level=confidence,
+            method="percentile",
+            rng=np.random.default_rng(seed),
+        )
+    low, high = result.confidence_interval
     return float(low), float(high)
 
 
 def probability_of_improvement(x: ArrayLike, y: ArrayLike) -> float:
-    """P(X > Y) + 0.5 P(X = Y) for X drawn from the scores ``x`` and Y from ``y``, over all pairs
-    (the Mann-Whitney U statistic divided by len(x) * len(y)); so P(x over y) + P(y over x) = 1."""
-    a = np.asarray(x, dtype=np.float64)[:, None]
-    b = np.asarray(y, dtype=np.float64)[None, :]
+    """P(X > Y) + 0.5 P(X = Y) for X drawn from the scores ``x`` and Y from ``y``, over all pairs:
+    the Mann-Whitney U statistic of ``x`` (scipy.stats.mannwhitneyu) divided by len(x) * len(y); so
+    P(x over y) + P(y over x) = 1. A NaN score makes it NaN."""
+    from scipy import stats
+
+    a = np.asarray(x, dtype=np.float64).ravel()
+    b = np.asarray(y, dtype=np.float64).ravel()
     if a.size == 0 or b.size == 0:
         raise PgrlError("the probability of improvement needs scores on both sides")
-    return float(((a > b) + 0.5 * (a == b)).mean())
+    return float(stats.mannwhitneyu(a, b).statistic / (a.size * b.size))
 
 
 def stratified_probability_of_improvement(

@@ -6,10 +6,13 @@ from __future__ import annotations
 import json
 import math
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pgrl.analysis import (
     bootstrap_mean_band,
@@ -99,6 +102,40 @@ def test_bootstrap_band_matches_a_plain_loop() -> None:
     one = bootstrap_mean_band(ys[:1])
     np.testing.assert_array_equal(one[1], ys[0])  # one run: a band of zero width
     np.testing.assert_array_equal(one[2], ys[0])
+
+
+def test_bootstrap_band_leaves_nan_out_without_warnings() -> None:
+    # Point 0: no NaN. Point 1: run 1 is NaN there; resamples of run 1 only (mean NaN) are left out of
+    # the quantiles, the others average runs 0 and 2. Point 2: one run only has a value: a zero-width
+    # band at it. Point 3: every run NaN: NaN stays NaN.
+    nan = math.nan
+    ys = np.array([[1.0, 2.0, nan, nan], [2.0, nan, nan, nan], [3.0, 4.0, 7.0, nan]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        mean, low, high = bootstrap_mean_band(ys, reps=500, seed=1)
+    np.testing.assert_allclose(mean[:3], [2.0, 3.0, 7.0])
+    assert np.isnan(mean[3]) and np.isnan(low[3]) and np.isnan(high[3])
+    assert np.isfinite(low[:3]).all() and np.isfinite(high[:3]).all()
+    idx = np.random.default_rng(1).integers(0, 3, size=(500, 3))
+    at1 = [np.mean(v) for row in idx if (v := [ys[i, 1] for i in row if not math.isnan(ys[i, 1])])]
+    assert len(at1) < 500  # some resamples held run 1 only
+    assert low[1] == pytest.approx(np.quantile(at1, 0.025)) and high[1] == pytest.approx(np.quantile(at1, 0.975))
+    assert low[2] == high[2] == 7.0
+
+
+@given(
+    st.integers(1, 6).flatmap(
+        lambda runs: st.lists(
+            st.lists(st.floats(-1e3, 1e3, allow_nan=False), min_size=runs, max_size=runs), min_size=1, max_size=5
+        )
+    )
+)
+def test_bootstrap_band_lies_within_the_runs(columns: list[list[float]]) -> None:
+    ys = np.array(columns).T  # (runs, points)
+    mean, low, high = bootstrap_mean_band(ys, reps=100, seed=0)
+    np.testing.assert_allclose(mean, ys.mean(axis=0), rtol=1e-12, atol=1e-9)
+    assert np.all(ys.min(axis=0) - 1e-9 <= low) and np.all(low <= high + 1e-9)
+    assert np.all(high <= ys.max(axis=0) + 1e-9)
 
 
 def test_read_progress_tolerates_a_cut_row_and_text(tmp_path: Path) -> None:
