@@ -40,6 +40,7 @@ from pgrl.checkpoint import load_checkpoint, load_config
 from pgrl.config import hyperparameters
 from pgrl.errors import PgrlError
 from pgrl.logger import atomic_write_text
+from pgrl.networks import json_ac_kwargs
 from pgrl.plot import check_format
 from pgrl.plot import plot as plot_runs
 from pgrl.rundir import CHECKPOINT, CONFIG, EVAL, PROGRESS
@@ -121,6 +122,64 @@ class Variant:
         return f"{self.name}/s{self.seed}"
 
 
+def _same(a: Any, b: Any) -> bool:
+    norm = lambda v: list(v) if isinstance(v, tuple | list) else v  # noqa: E731
+    return bool(norm(a) == norm(b))
+
+
+def baseline(algo: str, env: str) -> dict[str, Any]:
+    """The values a variant is resolved from: the algorithm's defaults and the env's preset, and the
+    grid-able run options' defaults."""
+    cfg = ALGORITHMS[algo].config.resolve(env, {})
+    values = {hp.name: getattr(cfg, hp.name) for hp in hyperparameters(type(cfg))}
+    values.update({name: opt.default for name, opt in options.declared().items() if opt.grid})
+    return values
+
+
+def expected_config(v: Variant) -> dict[str, Any] | None:
+    """What the variant's run writes to config.json, as ``{"hyperparameters.lam": 0.9, "ac_kwargs.activation":
+    "relu", "eval_every": None, ...}``; None when the algorithm refuses the values (the run says why)."""
+    info = ALGORITHMS[v.algo]
+    varied, network = axes(v.algo)
+    run_options = set(varied) - {hp.name for hp in hyperparameters(info.config)}
+    given = {k: x for k, x in v.hyperparameters.items() if k not in network and k not in run_options}
+    try:
+        cfg = info.config.resolve(v.env, given)
+        ac_kwargs = json_ac_kwargs(cfg.network_kwargs({k: x for k, x in v.hyperparameters.items() if k in network}))
+    except PgrlError:
+        return None
+    out: dict[str, Any] = {"env_id": v.env, "seed": v.seed}
+    out.update({f"hyperparameters.{k}": x for k, x in cfg.to_json().items()})
+    out.update({f"ac_kwargs.{k}": x for k, x in ac_kwargs.items()})
+    defaults = baseline(v.algo, v.env)
+    for name in sorted(run_options & {"eval_every", "nan_policy", "vectorization"}):  # those config.json records
+        out[name] = v.hyperparameters.get(name, defaults[name])
+    return out
+
+
+def differences(v: Variant) -> list[str]:
+    """How the run already in the variant's directory differs from the variant: ``["lam=0.95 (the grid
+    asks 0.9)", ...]``; empty when it matches (or holds no run, or the values are refused)."""
+    expected = expected_config(v)
+    config_file = Path(v.run_dir) / CONFIG
+    if expected is None or not config_file.exists():
+        return []
+    try:
+        saved = load_config(v.run_dir)
+    except PgrlError:
+        return []  # unreadable: the run restarts it
+    found = {}
+    for key in expected:
+        section, _, name = key.rpartition(".")
+        holder = saved.get(section, {}) if section else saved
+        found[key] = holder.get(name, "<missing>") if isinstance(holder, dict) else "<missing>"
+    return [
+        f"{key.rpartition('.')[2]}={found[key]!r} (the grid asks {value!r})"
+        for key, value in expected.items()
+        if not _same(found[key], value)
+    ]
+
+
 def axes(algo: str) -> tuple[set[str], set[str]]:
     """What a grid may vary for an algorithm: (its hyperparameters, of which the network's go to
     ac_kwargs), plus the run options declared ``grid=True`` (e.g. eval_every, nan_policy)."""
@@ -139,7 +198,7 @@ class Grid:
         **hyperparameters: each a list of values (a bare value: one value), passed to the algorithm
             (``hidden_sizes`` and ``activation`` go to the network). A hyperparameter an algorithm does
             not take is left out of that algorithm's runs; one that no algorithm takes is refused.
-            Names carry the hyperparameters with more than one value.
+            A variant's name carries every value that differs from the defaults and the env's preset.
     """
 
     def __init__(
@@ -179,18 +238,20 @@ class Grid:
                 raise PgrlError(f"no algorithm of the grid ({', '.join(self.algos)}) takes a hyperparameter {name!r}")
 
     def variants(self) -> list[Variant]:
-        """Every run, in order: algorithm, env, hyperparameter values, seed."""
-        varied = {k for k, v in self.hyperparameters.items() if len(v) > 1}
+        """Every run, in order: algorithm, env, hyperparameter values, seed. A variant is named by every
+        value that differs from what it is resolved from (the defaults and the env's preset), so two
+        grids that ask for different values never share a directory."""
         seen: set[str] = set()
         out: list[Variant] = []
         for algo in self.algos:
             accepted = axes(algo)[0]
             names = [k for k in self.hyperparameters if k in accepted]
             for env in self.envs:
+                defaults = baseline(algo, env)
                 for values in itertools.product(*(self.hyperparameters[k] for k in names)):
                     hp = dict(zip(names, values, strict=True))
                     name = f"{algo}-{value_label(env)}" + "".join(
-                        f"_{k}{value_label(v)}" for k, v in hp.items() if k in varied
+                        f"_{k}{value_label(v)}" for k, v in hp.items() if not _same(v, defaults.get(k))
                     )
                     for seed in self.seeds:
                         label = f"{name}/s{seed}"
@@ -207,8 +268,13 @@ class Grid:
         ray_address: str | None = None,
         plot: str | os.PathLike[str] | None = None,
         verbose: bool = True,
+        fresh: bool = False,
     ) -> GridSummary:
         """Run the grid (skipping finished runs, resuming interrupted ones) and return its summary.
+
+        A run directory is reused only when its config.json holds exactly the variant's values; when one
+        differs the grid refuses before running anything, naming the values, unless ``fresh`` (``--fresh``)
+        replaces such runs with new ones.
 
         Args:
             workers: runs at once on the local pool (default: the number of CPUs, at most the runs).
@@ -217,6 +283,7 @@ class Grid:
                 new local one); implies backend="ray".
             plot: also draw the learning curves of every finished run to this .png/.svg/.pdf.
             verbose: print one line per finished run.
+            fresh: replace the runs whose config.json differs from their variant.
         """
         if ray_address is not None:
             backend = "ray"
@@ -225,8 +292,19 @@ class Grid:
         if plot is not None:
             check_format(plot)
         variants = self.variants()
-        self.out.mkdir(parents=True, exist_ok=True)
-        specs = [_spec(v, self.eval_episodes) for v in variants]
+        stale = {v.label: d for v in variants if (d := differences(v))}
+        if stale and not fresh:
+            label, diff = next(iter(stale.items()))
+            more = f"; {len(stale) - 1} more runs differ" if len(stale) > 1 else ""
+            raise PgrlError(
+                f"{str(self.out / label)!r} holds a run with {', '.join(diff)}{more}; replace them with fresh=True "
+                "(--fresh) or choose another output directory"
+            )
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise PgrlError(f"cannot make the grid's directory {str(self.out)!r}: {e.strerror or e}") from e
+        specs = [_spec(v, self.eval_episodes, fresh=v.label in stale) for v in variants]
         start = time.perf_counter()
         if backend == "ray":
             results = _run_ray(specs, ray_address, verbose)
@@ -245,8 +323,9 @@ class Grid:
 # ----------------------------------------------------------------------------------------- one run
 
 
-def _spec(v: Variant, eval_episodes: int) -> dict[str, Any]:
+def _spec(v: Variant, eval_episodes: int, fresh: bool = False) -> dict[str, Any]:
     return {
+        "fresh": fresh,
         "name": v.name,
         "label": v.label,
         "algo": v.algo,
@@ -281,7 +360,7 @@ def run_variant(spec: dict[str, Any]) -> dict[str, Any]:
     result: dict[str, Any] = {"label": spec["label"], "run_dir": str(run_dir), "error": None, "seconds": 0.0}
     start = time.perf_counter()
     try:
-        state, epoch = run_state(run_dir)
+        state, epoch = run_state(run_dir) if not spec.get("fresh") else ("stale", None)
         if state == "finished":
             result["status"] = "skipped"
         else:
@@ -301,8 +380,8 @@ def run_variant(spec: dict[str, Any]) -> dict[str, Any]:
                 result["status"] = f"resumed from epoch {epoch}"
             else:
                 kwargs["logger_kwargs"] = {"output_dir": str(run_dir), "exp_name": spec["name"]}
-                kwargs["overwrite"] = state == "broken"
-                result["status"] = "done"
+                kwargs["overwrite"] = state in ("broken", "stale")
+                result["status"] = "replaced" if state == "stale" else "done"
             ALGORITHMS[spec["algo"]].fn(**kwargs)
     except Exception as e:  # one failing run does not stop the grid
         result["status"] = "failed"

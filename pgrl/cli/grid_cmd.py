@@ -40,6 +40,11 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--plot", metavar="FILE", help="draw the learning curves to FILE (.png, .svg, .pdf)")
     p.add_argument("--eval-episodes", type=int, default=20, help="final deterministic episodes per run (20)")
     p.add_argument("--quiet", action="store_true", help="no line per finished run")
+    p.add_argument(
+        "--fresh",
+        action="store_true",
+        help="replace the runs in --out whose config.json differs from their variant (else the grid refuses)",
+    )
     p.set_defaults(run=run)
 
 
@@ -58,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
         ray_address=args.ray_address,
         plot=None,
         verbose=not args.quiet,
+        fresh=args.fresh,
     )
     print(summary.table(failures=False) if summary.rows else "no run finished")
     if args.plot and summary.rows:
