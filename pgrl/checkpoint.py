@@ -55,11 +55,12 @@ def training_state(
     }
 
 
-def save_checkpoint(run_dir: str | os.PathLike[str], state: dict[str, Any]) -> Path:
-    """Write ``state`` to run_dir/checkpoint.pt via a temp file, fsync and rename: a crash at any
-    moment leaves either the previous checkpoint or the new one, never a torn file. A failed write
-    (e.g. a full disk) raises :class:`PgrlError` and leaves the previous checkpoint in place."""
-    path = Path(run_dir) / CHECKPOINT
+def save_checkpoint(run_dir: str | os.PathLike[str], state: dict[str, Any], name: str = CHECKPOINT) -> Path:
+    """Write ``state`` to run_dir/checkpoint.pt (or ``name``: the best policy's best.pt) via a temp file,
+    fsync and rename: a crash at any moment leaves either the previous checkpoint or the new one, never a
+    torn file. A failed write (e.g. a full disk) raises :class:`PgrlError` and leaves the previous
+    checkpoint in place."""
+    path = Path(run_dir) / name
     payload = {"format": FORMAT, "version": VERSION, **state}
     kept = "the previous checkpoint is intact" if path.exists() else "no checkpoint was written"
     atomic_write(path, lambda f: torch.save(payload, f), kept)

@@ -170,6 +170,10 @@ class Config:
         """Env copies each process steps (one process: all of them)."""
         raise NotImplementedError
 
+    def budget(self) -> str:
+        """The run's length in words, for its start line."""
+        return f"{self.epochs} epochs"
+
     # ---------------------------------------------------------------------------------------- resolving
 
     @classmethod
@@ -248,12 +252,29 @@ class RolloutConfig(Config):
     max_grad_norm: float | None = hyperparameter(None, "clip the global gradient norm (None: no clipping)", positive)
     anneal_lr: bool = hyperparameter(False, "decay the learning rates linearly to zero over training", boolean)
 
+    def check(self) -> None:
+        super().check()
+        if self.num_envs > self.steps_per_epoch:
+            raise PgrlError(
+                f"num_envs {self.num_envs} is larger than steps_per_epoch {self.steps_per_epoch}: every env collects "
+                f"at least one step, so an epoch would hold {self.num_envs} steps; lower num_envs or raise "
+                "steps_per_epoch"
+            )
+
     def envs_per_process(self, processes: int, rank: int) -> int:
         return self.num_envs
+
+    def budget(self) -> str:
+        batch = batch_size(self.steps_per_epoch, self.num_envs)
+        return f"{self.epochs} epochs of {batch:,} steps ({self.epochs * batch:,} steps)"
 
     def steps_per_env(self, processes: int = 1) -> int:
         """T of an epoch in each env of one of ``processes`` data-parallel processes."""
         return steps_per_env(-(-self.steps_per_epoch // processes), self.num_envs)
+
+    def segment_steps(self, processes: int = 1) -> int:
+        """T of one collection, per env: the whole epoch (A2C: its n_steps)."""
+        return self.steps_per_env(processes)
 
 
 def hyperparameters(cls: type[Config]) -> tuple[Hyperparameter, ...]:

@@ -1,5 +1,7 @@
 """The one exception type for bad input that a user can fix; the CLI prints it as one line."""
 
+from __future__ import annotations
+
 
 class PgrlError(ValueError):
     """Bad input (env id, space, hyperparameter, run directory, checkpoint).
@@ -14,6 +16,21 @@ class NonFiniteError(PgrlError):
     Training stops and the last good checkpoint stays on disk; ``nan_policy="skip"`` skips such
     updates instead.
     """
+
+
+class EnvError(PgrlError):
+    """The environment failed while stepping: its own exception, or a subprocess env worker that died.
+
+    The run that stepped it adds where training stood and which checkpoint is kept, and stops.
+    """
+
+    @classmethod
+    def from_exception(cls, e: BaseException, where: str) -> EnvError:
+        """The failure ``e`` of the envs' ``where`` (``"step()"``), in a line."""
+        if isinstance(e, BrokenPipeError | EOFError | ConnectionError):
+            return cls(f"an env worker process died during {where} ({type(e).__name__})")
+        detail = " ".join(str(e).split()) or "no message"
+        return cls(f"{where} raised {type(e).__name__}: {detail}")
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -61,7 +78,8 @@ class TrainingInterrupted(KeyboardInterrupt):
 
         head = f"interrupted by {self.signal_name}"
         if self.epoch is None:
-            return f"{head}: no checkpoint was written yet in {self.run_dir!r}; start the run again"
+            again = "--overwrite" if cli else "overwrite=True"
+            return f"{head}: no checkpoint was written yet in {self.run_dir!r}; start the run again with {again}"
         if self.immediate:
             where = f"stopped at once; the last checkpoint (epoch {self.epoch}) in {self.run_dir!r} is intact"
         else:

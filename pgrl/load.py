@@ -15,18 +15,28 @@ from pgrl.checkpoint import load_checkpoint, load_config, space_from_json
 from pgrl.errors import PgrlError
 from pgrl.networks import MLPActorCritic, class_path
 from pgrl.normalize import RunningMeanStd
+from pgrl.rundir import BEST
 
 
-def load(run_dir: str | os.PathLike[str], actor_critic: Callable[..., nn.Module] | None = None) -> Agent:
+def load(
+    run_dir: str | os.PathLike[str], actor_critic: Callable[..., nn.Module] | None = None, best: bool = False
+) -> Agent:
     """The agent saved in ``run_dir``, ready for ``agent.act(obs, deterministic=True)``.
 
     Args:
         run_dir: a directory written by a pgrl algorithm (holds config.json and checkpoint.pt).
         actor_critic: the network class, needed only when the run used a custom one (pgrl never
             imports code named in a file it loads).
+        best: the best policy an in-training evaluation found (best.pt, written by runs that evaluate
+            during training: ``eval_every``, ``target_return``, ``until_solved``) instead of the last one.
     """
     config = load_config(run_dir)
-    state = load_checkpoint(run_dir)
+    if best and not (Path(run_dir) / BEST).exists():
+        raise PgrlError(
+            f"{str(run_dir)!r} has no best checkpoint: a run keeps one when it evaluates during training "
+            "(eval_every / --eval-every, target_return, until_solved)"
+        )
+    state = load_checkpoint(Path(run_dir) / BEST if best else run_dir)
     obs_space = space_from_json(config["observation_space"])
     act_space = space_from_json(config["action_space"])
     saved_class = config.get("actor_critic", class_path(MLPActorCritic))

@@ -1,4 +1,6 @@
-"""Run directories and the epoch log: a table on the terminal, progress.txt and config.json on disk.
+"""The run's files: progress.txt (one row per epoch), config.json, eval.json and TensorBoard scalars.
+
+What a person sees on the screen is :mod:`pgrl.progress`.
 
 progress.txt is Spinning Up's format (tab-separated, one header line, one row per epoch), so tools
 that read Spinning Up runs read pgrl runs and the other way round.
@@ -9,11 +11,10 @@ from __future__ import annotations
 import json
 import math
 import os
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import numpy as np
 
@@ -56,21 +57,14 @@ def _fmt(v: Any) -> str:
 
 
 class EpochLogger:
-    """Writes one row per epoch to ``progress.txt`` and prints it as a key/value table.
+    """Writes one row per epoch to ``progress.txt`` (NaN where a value is missing), and TensorBoard scalars.
 
     Args:
         output_dir: the run directory (created).
-        verbose: print the table each epoch (and live progress on a terminal).
-        stream: where the table goes (stdout by default).
+        tensorboard: also write the rows as TensorBoard scalars into it.
     """
 
-    def __init__(
-        self,
-        output_dir: str | os.PathLike[str],
-        verbose: bool = True,
-        stream: TextIO | None = None,
-        tensorboard: bool = False,
-    ) -> None:
+    def __init__(self, output_dir: str | os.PathLike[str], tensorboard: bool = False) -> None:
         self.output_dir = Path(output_dir)
         try:
             self.output_dir.mkdir(parents=True, exist_ok=True)
@@ -80,11 +74,8 @@ class EpochLogger:
         except OSError as e:
             raise PgrlError(f"cannot write to output directory {str(self.output_dir)!r}: {e.strerror}") from e
         self.progress_path = self.output_dir / PROGRESS
-        self.verbose = verbose
-        self.stream = stream if stream is not None else sys.stdout
         self.columns: list[str] | None = None
         self._text: str | None = None  # progress.txt as written so far (rewritten whole, atomically)
-        self._live = verbose and hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
         self._tb: Any = open_tensorboard(self.output_dir) if tensorboard else None
 
     def save_config(self, config: dict[str, Any]) -> None:
@@ -95,14 +86,8 @@ class EpochLogger:
         """Write eval.json with the final deterministic evaluation."""
         atomic_write_text(self.output_dir / EVAL, json.dumps(result, indent=2) + "\n")
 
-    def live(self, message: str) -> None:
-        """A transient progress line on a terminal (overwritten by the next one); nothing when piped."""
-        if self._live:
-            sys.stderr.write("\r\033[K" + message)
-            sys.stderr.flush()
-
     def log_epoch(self, row: dict[str, Any]) -> None:
-        """Add a row to progress.txt (header on first write) and print it."""
+        """Add a row to progress.txt (header on first write)."""
         if self.columns is None:
             self.columns = list(row)
             if not self._read_progress():
@@ -113,11 +98,6 @@ class EpochLogger:
         self._append("\t".join(_fmt(row[c]) for c in self.columns) + "\n")
         if self._tb is not None:
             write_scalars(self._tb, row)
-        if self.verbose:
-            if self._live:
-                sys.stderr.write("\r\033[K")
-            self.stream.write(format_table(row))
-            self.stream.flush()
 
     def resume(self, epoch: int) -> list[dict[str, Any]]:
         """Continue progress.txt after ``epoch`` (the checkpoint's): rows beyond it (logged before a
@@ -180,8 +160,6 @@ class SilentLogger:
 
     def save_eval(self, result: dict[str, Any]) -> None: ...
 
-    def live(self, message: str) -> None: ...
-
     def log_epoch(self, row: dict[str, Any]) -> None: ...
 
     def resume(self, epoch: int) -> list[dict[str, Any]]:
@@ -221,14 +199,6 @@ def write_scalars(writer: Any, row: dict[str, Any]) -> None:
         if math.isfinite(float(value)):
             writer.add_scalar(key, float(value), global_step=step)
     writer.flush()
-
-
-def format_table(row: dict[str, Any]) -> str:
-    """Spinning Up's per-epoch key/value table."""
-    width = max(len(k) for k in row)
-    line = "-" * (width + 19)
-    body = "\n".join(f"| {k:>{width}} | {_fmt(v):>13} |" for k, v in row.items())
-    return f"{line}\n{body}\n{line}\n"
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -27,6 +27,7 @@ Callback = Callable[[int, dict[str, Any], "Agent"], bool | None]
 
 VECTORIZATIONS = ("sync", "async", "envpool")
 NAN_POLICIES = ("stop", "skip")
+TABLES = ("compact", "full")
 
 
 @dataclass(frozen=True)
@@ -46,13 +47,23 @@ def _eval_episodes(value: Any) -> None:
 
 
 def _eval_every(value: Any) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-        raise PgrlError(f"eval_every must be a positive number of env steps (or None), got {value!r}")
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise PgrlError(f"eval_every must be a positive number of env steps (or None: no evaluation), got {value!r}")
 
 
 def _vectorization(value: Any) -> None:
     if value not in VECTORIZATIONS:
         raise PgrlError(f"vectorization must be 'sync', 'async' or 'envpool', got {value!r}")
+
+
+def _target_return(value: Any) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or value != value):
+        raise PgrlError(f"target_return must be a number (the mean evaluation return to stop at), got {value!r}")
+
+
+def _table(value: Any) -> None:
+    if value not in TABLES:
+        raise PgrlError(f"table must be one of {', '.join(TABLES)}, got {value!r}")
 
 
 def _nan_policy(value: Any) -> None:
@@ -88,8 +99,26 @@ class RunOptions(TypedDict, total=False):
             "EvalAverageEpRet, EvalStdEpRet, ... (NaN in the epochs without an evaluation)", _eval_every, grid=True,
         ),
     ]  # fmt: skip
+    target_return: Annotated[
+        float | None,
+        Option(
+            None, "stop after the in-training evaluation whose mean return reaches this (evaluating every epoch "
+            "unless eval_every says otherwise); the best evaluated policy is kept as the best checkpoint",
+            _target_return, grid=True,
+        ),
+    ]  # fmt: skip
+    until_solved: Annotated[
+        bool,
+        Option(
+            False, "target_return = the env spec's reward_threshold (CartPole-v1: 475): stop once solved",
+            grid=True,
+        ),
+    ]  # fmt: skip
     tensorboard: Annotated[bool, Option(False, "also write TensorBoard event files into the run directory", grid=True)]
-    verbose: Annotated[bool, Option(True, "print the epoch table")]
+    verbose: Annotated[bool, Option(True, "print a start line and a line per epoch (a progress bar on a terminal)")]
+    table: Annotated[
+        str, Option("compact", '"compact": one line per epoch; "full": Spinning Up\'s table of every column', _table)
+    ]
     overwrite: Annotated[bool, Option(False, "replace a run already in logger_kwargs' output_dir")]
     resume: Annotated[
         "str | os.PathLike[str] | None",
@@ -132,6 +161,8 @@ def complete(options: Mapping[str, Any], function: str) -> RunOptions:
     for name, opt in known.items():
         if opt.check is not None:
             opt.check(out[name])
+    if out["until_solved"] and out["target_return"] is not None:
+        raise PgrlError("until_solved sets target_return from the env's reward_threshold: pass one of them")
     if out["eval_every"] and out["eval_episodes"] < 1:
         raise PgrlError("eval_every needs eval_episodes >= 1 (the episodes of each evaluation)")
     return RunOptions(**out)  # type: ignore[typeddict-item]

@@ -9,6 +9,7 @@ inline in Jupyter.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -106,7 +107,21 @@ def plot(
     """
     check_format(out)
     found, _, y_column = curves(run_dirs, x, y, smooth, group_by, confidence, reps, seed)
+    show_figures_in_ipython()
     return draw(found, x, y_column, out, title, smooth, confidence)
+
+
+def show_figures_in_ipython() -> None:
+    """In a running IPython kernel (Jupyter, Colab), have Figures display as PNG when they are a cell's
+    value, as ``%matplotlib inline`` would set up: pgrl's figures are standalone (no pyplot), so a fresh
+    kernel would otherwise show only ``<Figure size 750x450 with 1 Axes>``. Outside IPython: nothing."""
+    ipython_module = sys.modules.get("IPython")  # imported only where IPython is running
+    shell = ipython_module.get_ipython() if ipython_module is not None else None
+    if shell is None or not hasattr(shell, "display_formatter"):
+        return
+    from IPython.core.pylabtools import select_figure_formats
+
+    select_figure_formats(shell, {"png"})
 
 
 def check_format(out: str | os.PathLike[str] | None) -> None:

@@ -15,7 +15,7 @@ import gymnasium as gym
 import numpy as np
 
 from pgrl.agent import Agent
-from pgrl.errors import PgrlError
+from pgrl.errors import EnvError, PgrlError
 from pgrl.snapshot import decode, encode, set_vector_env_state, vector_env_state
 
 
@@ -102,7 +102,12 @@ class Collector:
             buf.actions[t] = a
             buf.values[t] = v
             buf.logp[t] = logp
-            self.obs, r, term, trunc, info = envs.step(agent.to_env_action(a))
+            try:
+                self.obs, r, term, trunc, info = envs.step(agent.to_env_action(a))
+            except PgrlError:
+                raise
+            except Exception as e:  # the env's own error, or a subprocess worker that died
+                raise EnvError.from_exception(e, "step()") from e
             if not (np.isfinite(self.obs).all() and np.isfinite(r).all()):
                 check_finite(self.obs, "observation", "step()")
                 check_finite(r, "reward", "step()")
@@ -164,6 +169,40 @@ class Collector:
         return False
 
 
+def rollout_bytes(steps_per_env: int, num_envs: int, observation_space: gym.Space, action_space: gym.Space) -> int:
+    """Bytes of a :class:`Collector`'s (T, N) buffers for these spaces, and of the flat batch an update
+    copies from them (about as much again)."""
+    obs = 4 * int(gym.spaces.flatdim(observation_space))
+    act = 8 if isinstance(action_space, gym.spaces.Discrete) else 4 * int(gym.spaces.flatdim(action_space))
+    per_step = obs + act + 5 * 4 + 2  # + logp, values, next_values, rewards and a spare float; two flags
+    return 2 * steps_per_env * num_envs * per_step
+
+
+def available_memory() -> int | None:
+    """Bytes of memory the system can give without swapping (MemAvailable), or None where unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def check_fits_in_memory(
+    steps_per_env: int, num_envs: int, observation_space: gym.Space, action_space: gym.Space
+) -> None:
+    """Refuse, before anything is allocated or written, an epoch whose rollout cannot fit in memory."""
+    need, have = rollout_bytes(steps_per_env, num_envs, observation_space, action_space), available_memory()
+    if have is not None and need > 0.8 * have:
+        raise PgrlError(
+            f"an epoch of {steps_per_env} steps x {num_envs} envs needs about {need / 2**30:.1f} GiB for its "
+            f"rollout and batch, more than the {have / 2**30:.1f} GiB of memory available; lower steps_per_epoch "
+            "or num_envs"
+        )
+
+
 def check_finite(x: np.ndarray, what: str, where: str, env_ids: np.ndarray | None = None) -> None:
     """Refuse NaN or infinite observations or rewards from an env: nothing can be learned from them.
 
@@ -219,7 +258,12 @@ def run_episodes(
     while running.any():
         check_finite(obs, "observation", "reset()" if not seen else "step()")
         seen.append(np.asarray(obs)[running].reshape(int(running.sum()), -1))
-        obs, r, term, trunc, _ = envs.step(policy(obs))
+        try:
+            obs, r, term, trunc, _ = envs.step(policy(obs))
+        except PgrlError:
+            raise
+        except Exception as e:  # the env's own error, or a subprocess worker that died
+            raise EnvError.from_exception(e, "step()") from e
         returns += np.where(running, r, 0.0)
         lengths += running
         running &= ~(term | trunc)

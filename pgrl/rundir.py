@@ -5,6 +5,7 @@ A run directory holds:
 - ``progress.txt``: one tab-separated row per epoch (Spinning Up's format; :mod:`pgrl.logger`);
 - ``config.json``: every hyperparameter, the network, the spaces (:func:`pgrl.checkpoint.load_config`);
 - ``checkpoint.pt``: network, optimizers, statistics, RNG and env state (:mod:`pgrl.checkpoint`);
+- ``best.pt``: the same for the best policy an in-training evaluation found (with its ``eval_return``);
 - ``eval.json``: the final deterministic evaluation;
 - ``events.out.tfevents.*``: TensorBoard scalars, with ``--tensorboard``.
 """
@@ -22,6 +23,7 @@ from pgrl.errors import PgrlError
 PROGRESS = "progress.txt"
 CONFIG = "config.json"
 CHECKPOINT = "checkpoint.pt"
+BEST = "best.pt"
 EVAL = "eval.json"
 TENSORBOARD = "events.out.tfevents.*"  # a glob: TensorBoard names its files itself
 OLD_CHECKPOINTS = "checkpoints"  # a folder of numbered checkpoints that early versions of pgrl wrote
@@ -55,10 +57,10 @@ def prepare_run_dir(
     if holds_run(run_dir):
         if not overwrite:
             raise PgrlError(
-                f"{str(run_dir)!r} already holds a run; choose another output directory or pass overwrite "
-                "(--overwrite) to replace it"
+                f"{str(run_dir)!r} already holds a run; choose another output directory, or replace it with "
+                "overwrite=True (the command line's --overwrite)"
             )
-        for name in (PROGRESS, CHECKPOINT, CONFIG, EVAL):
+        for name in (PROGRESS, CHECKPOINT, BEST, CONFIG, EVAL):
             (run_dir / name).unlink(missing_ok=True)
         shutil.rmtree(run_dir / OLD_CHECKPOINTS, ignore_errors=True)
         for events in run_dir.glob(TENSORBOARD):

@@ -125,10 +125,22 @@ def test_quiet_run_and_second_run_refused_unless_overwrite(tmp_path, capsys):
     assert json.loads((out / "config.json").read_text())["hyperparameters"]["epochs"] == 2
 
 
-def test_train_prints_epoch_table_and_evaluation_without_quiet(tmp_path, capsys):
+def test_train_prints_a_line_per_epoch_and_the_evaluation_without_quiet(tmp_path, capsys):
     code, stdout, err = run_cli(
-        capsys, "train", "ppo", "--env", "CartPole-v1", "--epochs", "1", "--out", str(tmp_path / "v"),
+        capsys, "train", "ppo", "--env", "CartPole-v1", "--epochs", "2", "--out", str(tmp_path / "v"),
         "--eval-episodes", "2", "--update-epochs", "1",
+    )  # fmt: skip
+    assert code == 0, err
+    lines = stdout.splitlines()
+    assert lines[0].startswith("Training ppo on CartPole-v1 (seed 0): 2 epochs of 2,048 steps (4,096 steps)")
+    assert lines[0].endswith(f"run directory {tmp_path / 'v'}")
+    assert lines[1].startswith("epoch 1/2  steps     2,048  return") and lines[2].startswith("epoch 2/2")
+    assert "Deterministic evaluation" in lines[3] and "threshold 475" in lines[3]
+    assert "nan" not in stdout and "AverageEpRet" not in stdout
+    # Spinning Up's table, for course users
+    code, stdout, err = run_cli(
+        capsys, "train", "ppo", "--env", "CartPole-v1", "--epochs", "1", "--out", str(tmp_path / "t"),
+        "--eval-episodes", "2", "--update-epochs", "1", "--table", "full",
     )  # fmt: skip
     assert code == 0, err
     assert "AverageEpRet" in stdout and "TotalEnvInteracts" in stdout

@@ -61,7 +61,7 @@ def check_run_files(run_dir: Path) -> tuple[int | None, list[int]]:
 
 def writer(run_dir: Path) -> None:
     """Log a row and write a checkpoint per epoch, forever, resuming like a restarted run."""
-    logger = EpochLogger(run_dir, verbose=False)
+    logger = EpochLogger(run_dir)
     epoch = int(load_checkpoint(run_dir)["epoch"]) if (run_dir / CHECKPOINT_FILE).exists() else 0
     logger.resume(epoch)  # drops rows logged after the last checkpoint
     while True:

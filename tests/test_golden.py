@@ -79,8 +79,8 @@ def run_case(name: str, out: Path) -> dict[str, Any]:
     )
     params = {k: v.detach().reshape(-1).tolist() for k, v in agent.ac.state_dict().items()}
     rows = [{k: v for k, v in row.items() if k not in WALL_CLOCK} for row in history]
-    result = json.loads((out / "eval.json").read_text())
-    result.pop("train_seconds")
+    saved = json.loads((out / "eval.json").read_text())
+    result = {k: saved[k] for k in ("episodes", "mean_return", "std_return", "mean_length", "total_steps")}
     obs_rms = None
     if agent.obs_rms is not None:
         obs_rms = {"mean": agent.obs_rms.mean.tolist(), "var": agent.obs_rms.var.tolist()}

@@ -64,7 +64,7 @@ def test_committed_notebook_is_small_and_has_outputs(path: Path) -> None:
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs_in_quick_mode(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PGRL_QUICK", "1")
-    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    monkeypatch.delenv("MPLBACKEND", raising=False)  # figures must show without any backend set up
     monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
     # one torch thread per kernel: pytest -n 2 runs two notebooks side by side on CI's two cores
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
@@ -78,3 +78,32 @@ def test_notebook_runs_in_quick_mode(path: Path, tmp_path: Path, monkeypatch: py
     assert _has_video(outputs), f"{path.name}: no video output"
     assert not (tmp_path / path.name).exists()  # ran in tmp_path; the committed file is untouched
     assert os.path.getsize(path) > 0
+
+
+@pytest.mark.slow
+def test_plot_and_watch_display_in_a_fresh_kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No %matplotlib inline, no backend in the environment: a cell whose value is pgrl.plot(...) shows a
+    PNG, and one whose value is pgrl.watch(...) a video."""
+    monkeypatch.delenv("MPLBACKEND", raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            "import pgrl\n"
+            "agent, _ = pgrl.ppo('CartPole-v1', epochs=2, steps_per_epoch=256, num_envs=4, minibatch_size=128,\n"
+            "                    eval_episodes=0, verbose=False, logger_kwargs=dict(output_dir='runs/a'))"
+        ),
+        nbformat.v4.new_code_cell("pgrl.plot(['runs'])"),
+        nbformat.v4.new_code_cell("pgrl.watch(agent, episodes=1, max_ep_len=20)"),
+    ]
+    client = nbclient.NotebookClient(
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    )
+    client.execute()
+    plot_outputs, watch_outputs = nb.cells[1].get("outputs", []), nb.cells[2].get("outputs", [])
+    assert _has_figure(plot_outputs), plot_outputs
+    assert not any(
+        "<Figure size" in str(o.get("data", {}).get("text/plain", "")) and "image/png" not in o.get("data", {})
+        for o in plot_outputs
+    )
+    assert _has_video(watch_outputs), watch_outputs

@@ -114,7 +114,8 @@ def test_course_notebook_call_runs_unchanged_and_learns(tmp_path, monkeypatch, c
     result = json.loads((out / "eval.json").read_text())
     assert result["episodes"] == 20 and result["mean_return"] > 150
     printed = capsys.readouterr().out
-    assert "AverageEpRet" in printed and "Deterministic evaluation" in printed
+    assert printed.startswith("Training ppo on CartPole-v1 (seed 0): 20 epochs of 5,024 steps")
+    assert "epoch 20/20" in printed and "Deterministic evaluation" in printed
     assert not (tmp_path / "runs").exists()  # output_dir was used, no default run dir
     # the network the user asked for
     assert any(isinstance(m, nn.ReLU) for m in agent.ac.modules())
@@ -234,10 +235,10 @@ def test_callback_returning_false_stops_after_that_epoch(tmp_path):
 
     def callback(epoch, stats, agent):
         calls.append((epoch, stats["Epoch"], stats["TotalEnvInteracts"], isinstance(agent, Agent)))
-        return False if epoch == 1 else None
+        return False if epoch == 2 else None
 
     _, history = small(tmp_path, "cb", epochs=10, callback=callback)
-    assert calls == [(0, 1, 256, True), (1, 2, 512, True)]
+    assert calls == [(1, 1, 256, True), (2, 2, 512, True)]  # the callback counts epochs as the table does
     assert len(history) == 2
     _, rows = read_progress(tmp_path / "cb" / "progress.txt")
     assert len(rows) == 2

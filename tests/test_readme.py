@@ -14,7 +14,7 @@ def readme_commands() -> list[str]:
 
 def test_readme_has_the_two_commands():
     train, test = readme_commands()
-    assert train.endswith("pgrl train ppo --env CartPole-v1")
+    assert train.endswith("pgrl train ppo --env CartPole-v1 --until-solved")
     assert "pip install -e ." in train
     assert 'pip install -e ".[test]"' in test and "pytest" in test
 

@@ -117,7 +117,7 @@ def test_python_resume_after_interrupt_is_bit_identical(tmp_path: Path, options:
     _, straight_history = ppo(**kw, logger_kwargs={"output_dir": str(tmp_path / "a")})
 
     def interrupt_at_epoch_2(epoch: int, stats: dict, agent: Any) -> None:
-        if epoch == 1:
+        if epoch == 2:
             os.kill(os.getpid(), signal.SIGINT)
 
     with pytest.raises(TrainingInterrupted) as info:
@@ -258,7 +258,7 @@ def test_every_algorithm_resumes_bit_identically(tmp_path: Path, algo: str) -> N
     fn(**kw, logger_kwargs={"output_dir": str(tmp_path / "a")})
 
     def interrupt(epoch: int, stats: dict, agent: Any) -> None:
-        if epoch == 1:
+        if epoch == 2:
             os.kill(os.getpid(), signal.SIGINT)
 
     with pytest.raises(TrainingInterrupted):

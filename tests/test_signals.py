@@ -34,9 +34,12 @@ def rows(run_dir: Path) -> list[int]:
     return [int(line.split("\t")[0]) for line in (run_dir / "progress.txt").read_text().splitlines()[1:]]
 
 
-def send_at(epoch_index: int, *signums: int) -> Any:
+def send_at(epoch: int, *signums: int) -> Any:
+    """A callback that sends the signals after ``epoch`` (1-based, as the callback and the table count)."""
+    target = epoch
+
     def callback(epoch: int, stats: dict, agent: Any) -> None:
-        if epoch == epoch_index:
+        if epoch == target:
             for signum in signums:
                 os.kill(os.getpid(), signum)
 
@@ -48,7 +51,7 @@ def test_signal_writes_the_epoch_and_a_checkpoint(tmp_path: Path, signum: int) -
     before = signal.getsignal(signum)
     with pytest.raises(TrainingInterrupted) as info:
         ppo("CartPole-v1", epochs=6, save_freq=100, **TINY, logger_kwargs={"output_dir": str(tmp_path)},
-            callback=send_at(2, signum))  # fmt: skip
+            callback=send_at(3, signum))  # fmt: skip
     e = info.value
     assert (e.signum, e.epoch, e.complete, e.immediate) == (signum, 3, False, False)
     assert load_checkpoint(tmp_path)["epoch"] == 3  # written by the interruption (save_freq is 100)
@@ -60,7 +63,7 @@ def test_signal_writes_the_epoch_and_a_checkpoint(tmp_path: Path, signum: int) -
 def test_second_signal_stops_at_once_keeping_the_last_checkpoint(tmp_path: Path) -> None:
     with pytest.raises(TrainingInterrupted) as info:
         ppo("CartPole-v1", epochs=6, save_freq=2, **TINY, logger_kwargs={"output_dir": str(tmp_path)},
-            callback=send_at(2, signal.SIGINT, signal.SIGINT))  # fmt: skip
+            callback=send_at(3, signal.SIGINT, signal.SIGINT))  # fmt: skip
     assert info.value.immediate and info.value.epoch == 2
     assert "the last checkpoint (epoch 2)" in str(info.value)
     assert load_checkpoint(tmp_path)["epoch"] == 2
@@ -73,7 +76,7 @@ def test_second_signal_stops_at_once_keeping_the_last_checkpoint(tmp_path: Path)
 def test_signal_in_the_last_epoch_says_training_is_complete(tmp_path: Path) -> None:
     with pytest.raises(TrainingInterrupted) as info:
         ppo("CartPole-v1", epochs=2, **TINY, logger_kwargs={"output_dir": str(tmp_path)},
-            callback=send_at(1, signal.SIGINT))  # fmt: skip
+            callback=send_at(2, signal.SIGINT))  # fmt: skip
     assert info.value.complete and "pgrl eval" in str(info.value)
     assert load_checkpoint(tmp_path)["epoch"] == 2
 

@@ -150,8 +150,8 @@ def test_output_directory_holding_a_run(tmp_path: Path) -> None:
     args = ["train", "ppo", "--env", "CartPole-v1", "--epochs", "1", "--out", str(tmp_path), *TINY]
     assert cli(*args)[0] == 0
     assert one_line_error(*args) == (
-        f"{str(tmp_path)!r} already holds a run; choose another output directory or pass overwrite "
-        "(--overwrite) to replace it"
+        f"{str(tmp_path)!r} already holds a run; choose another output directory, or replace it with "
+        "overwrite=True (the command line's --overwrite)"
     )
     assert cli(*args, "--overwrite")[0] == 0
 

@@ -56,6 +56,9 @@ class A2CConfig(RolloutConfig):
     max_grad_norm: float | None = 0.5
     norm_adv: bool = hyperparameter(False, "standardise the advantages of each update's batch", boolean)
 
+    def segment_steps(self, processes: int = 1) -> int:
+        return min(self.n_steps, self.steps_per_env(processes))
+
 
 @algorithm(A2CConfig)
 def a2c(
@@ -99,16 +102,15 @@ def a2c(
     run, cfg = Run.start(A2CConfig, locals())
     ac = run.agent.ac
     optimizer = run.optimizer("ac", ac.parameters(), cfg.lr, cfg.max_grad_norm, eps=1e-5)
-    epoch_steps = cfg.steps_per_env(distributed.world_size())  # per env, in this process
-    segment = min(cfg.n_steps, epoch_steps)
-    updates_per_epoch = -(-epoch_steps // segment)
+    world = distributed.world_size()
+    updates_per_epoch = -(-cfg.steps_per_env(world) // cfg.segment_steps(world))  # segments of n_steps per env
 
     for epoch in run.epochs():
         losses: dict[str, list[float]] = {"LossPi": [], "LossV": [], "Entropy": []}
         for k in range(updates_per_epoch):
             if cfg.anneal_lr:
                 run.scale_lr(1.0 - (epoch * updates_per_epoch + k) / (cfg.epochs * updates_per_epoch))
-            rollout = run.collect(segment)
+            rollout = run.collect()
             adv, ret = gae(rollout.rewards, rollout.values, rollout.next_values,
                            rollout.terminated, rollout.truncated, cfg.gamma, cfg.lam)  # fmt: skip
             for name, value in a2c_update(cfg, ac, make_batch(rollout, adv, ret), optimizer).items():

@@ -40,7 +40,6 @@ from pgrl.errors import PgrlError
 from pgrl.nan_guard import a_non_finite_value
 from pgrl.networks import batched_forward, mode_net
 from pgrl.options import RunOptions
-from pgrl.rollout import run_episodes
 from pgrl.training import Run, Trained
 
 
@@ -69,6 +68,9 @@ class ARSConfig(Config):
             raise PgrlError(
                 f"top_b {self.top_b} is larger than n_directions {self.n_directions}; keep top_b <= n_directions"
             )
+
+    def budget(self) -> str:
+        return f"{self.epochs} iterations of {self.num_envs} episodes"
 
     def envs_per_process(self, processes: int, rank: int) -> int:
         """Data-parallel, process r runs the pairs of directions r, r + W, r + 2W, ... (W processes)."""
@@ -170,7 +172,7 @@ def ars(
             starts = [starts[i] for i in mine.tolist()]
         candidates = torch.cat([theta + nu * deltas[mine], theta - nu * deltas[mine]])  # (2N, D) in one process
         rms_before = distributed.running_stats_snapshot(agent.obs_rms)
-        episodes = run_episodes(run.envs, perturbed_policies(candidates), seed=starts + starts)
+        episodes = run.run_episodes(perturbed_policies(candidates), seed=starts + starts)
         returns = all_returns(torch.from_numpy(episodes.returns).float(), mine, N)
         new_theta, info = ars_step(theta, deltas, returns[:N], returns[N:], cfg.step_size, cfg.top_b)
         if bool(torch.isfinite(new_theta).all()):

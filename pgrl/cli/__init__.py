@@ -7,9 +7,12 @@ traceback instead. SIGINT / SIGTERM during training write a checkpoint and exit 
 from __future__ import annotations
 
 import argparse
+import difflib
 import sys
+import warnings
 from collections.abc import Sequence
 from types import ModuleType
+from typing import NoReturn
 
 from pgrl.cli import algos_cmd, compare_cmd, eval_cmd, grid_cmd, plot_cmd, train_cmd, watch_cmd
 from pgrl.errors import PgrlError, TrainingInterrupted
@@ -28,11 +31,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in argv
+    debug = "--debug" in argv  # anywhere on the line, also after the subcommand
+    argv = [a for a in argv if a != "--debug"]
+    if not debug:  # a failing subprocess env is reported in pgrl's one line; gymnasium's own lines would repeat it
+        warnings.filterwarnings("ignore", message=r".*ERROR: (Traceback|Received the following error|Raising the last)")
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
-        args.argv = argv  # the command line, for commands that relaunch it (pgrl train --nproc)
+        args, unknown = parser.parse_known_args(argv)
+        if unknown:
+            refuse_unknown(parser, args, unknown)
+        args.argv = ["--debug", *argv] if debug else argv  # for commands that relaunch it (pgrl train --nproc)
         return int(args.run(args) or 0)
     except PgrlError as e:
         if debug:
@@ -53,6 +61,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+
+
+def refuse_unknown(parser: argparse.ArgumentParser, args: argparse.Namespace, unknown: list[str]) -> NoReturn:
+    """argparse's error for arguments no parser knows, from the (sub)command they were given to (its usage,
+    not the top level's), with the flags they were probably meant to be."""
+    command = parser
+    for dest in ("command", "algo"):  # pgrl COMMAND [ALGO]: the innermost parser that was used
+        sub = next((a for a in command._actions if isinstance(a, argparse._SubParsersAction)), None)
+        name = getattr(args, dest, None)
+        if sub is None or name not in sub.choices:
+            break
+        command = sub.choices[name]
+    flags = [s for a in command._actions for s in a.option_strings if s.startswith("--")]
+    hints = []
+    for arg in unknown:
+        close = difflib.get_close_matches(arg.split("=", 1)[0], flags, n=3, cutoff=0.7) if arg.startswith("-") else []
+        if close:
+            hints.append(f"{arg}: did you mean {' or '.join(close)}?")
+    command.error(f"unrecognized arguments: {' '.join(unknown)}" + (f" ({'; '.join(hints)})" if hints else ""))
 
 
 def _one_line(message: str) -> str:

@@ -18,13 +18,16 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--episodes", type=int, default=20, help="number of episodes (default 20)")
     p.add_argument("--seed", type=int, default=0, help="evaluation seed (default 0)")
     p.add_argument("--stochastic", action="store_true", help="sample actions instead of taking the policy's mode")
+    p.add_argument(
+        "--best", action="store_true", help="the best policy an in-training evaluation found (best.pt), not the last"
+    )
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.episodes < 1:
         raise PgrlError(f"--episodes must be >= 1, got {args.episodes}")
-    agent = load(args.run_dir)
+    agent = load(args.run_dir, best=args.best)
     env_id = agent.config.get("env_id", "")
     if env_id not in gym.registry:
         raise PgrlError(

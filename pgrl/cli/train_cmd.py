@@ -59,48 +59,17 @@ def add_parser(sub: Any) -> None:
     algos = train.add_subparsers(dest="algo", metavar="ALGO", required=True)
     for name, info in ALGORITHMS.items():
         p = algos.add_parser(name, help=info.summary, description=info.summary)
-        p.add_argument("--env", help="gymnasium env id, e.g. CartPole-v1 (required unless --resume)")
-        p.add_argument("--seed", type=int, help="random seed (default 0)")
-        p.add_argument("--out", help="run directory (default runs/<algo>-<env>/<time>_s<seed>)")
-        p.add_argument("--exp-name", help="experiment name used in the default run directory")
-        p.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
-        p.add_argument(
-            "--resume",
-            metavar="RUN_DIR",
-            help="continue the run in RUN_DIR from its last checkpoint (its own env and hyperparameters; "
-            "--epochs may be raised)",
-        )
-        p.add_argument(
-            "--nan-policy",
-            choices=["stop", "skip"],
-            help="on a NaN/inf loss, gradient or parameter: stop, keeping the last good checkpoint "
-            "(default), or skip that update",
-        )
-        p.add_argument(
-            "--vec",
-            choices=["sync", "async", "envpool"],
-            default="sync",
-            help="vector env: in-process, subprocesses, or envpool's C++ envs (pip install envpool)",
-        )
-        p.add_argument(
-            "--eval-episodes",
-            type=int,
-            default=20,
-            help="deterministic episodes at the end, and in each --eval-every evaluation (default 20)",
-        )
-        p.add_argument(
-            "--eval-every",
-            type=int,
-            metavar="STEPS",
-            help="also evaluate deterministically every STEPS env steps during training (columns EvalAverageEpRet, ...)",
-        )
-        p.add_argument(
-            "--tensorboard", action="store_true", help="write TensorBoard event files into the run directory"
-        )
+        add_run_flags(p)
         network, algorithm = hyperparameter_flags(info)
         for hp in network:
             add_hyperparameter_flag(p, name, hp)
-        p.add_argument("--quiet", action="store_true", help="do not print the epoch table")
+        p.add_argument("--quiet", action="store_true", help="print only the final result (no start line or epochs)")
+        p.add_argument(
+            "--table",
+            choices=["compact", "full"],
+            default="compact",
+            help="per epoch: one compact line (default), or Spinning Up's table of every column (full)",
+        )
         p.add_argument(
             "--nproc",
             type=int,
@@ -110,6 +79,59 @@ def add_parser(sub: Any) -> None:
         for hp in algorithm:
             add_hyperparameter_flag(p, name, hp)
         p.set_defaults(run=run, hyperparameters=[hp.name for hp in algorithm], network=[hp.name for hp in network])
+
+
+def add_run_flags(p: argparse.ArgumentParser) -> None:
+    """The flags of the run options and of the run directory, the same for every algorithm."""
+    p.add_argument("--env", help="gymnasium env id, e.g. CartPole-v1 (required unless --resume)")
+    p.add_argument("--seed", type=int, help="random seed (default 0)")
+    p.add_argument("--out", help="run directory (default runs/<algo>-<env>/<time>_s<seed>)")
+    p.add_argument("--exp-name", help="experiment name used in the default run directory")
+    p.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
+    p.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        help="continue the run in RUN_DIR from its last checkpoint (its own env and hyperparameters; "
+        "--epochs may be raised)",
+    )
+    p.add_argument(
+        "--nan-policy",
+        choices=["stop", "skip"],
+        help="on a NaN/inf loss, gradient or parameter: stop, keeping the last good checkpoint "
+        "(default), or skip that update",
+    )
+    p.add_argument(
+        "--vec",
+        choices=["sync", "async", "envpool"],
+        default="sync",
+        help="vector env: in-process, subprocesses, or envpool's C++ envs (pip install envpool)",
+    )
+    p.add_argument(
+        "--eval-episodes",
+        type=int,
+        default=20,
+        help="deterministic episodes at the end, and in each --eval-every evaluation (default 20)",
+    )
+    p.add_argument(
+        "--eval-every",
+        type=int,
+        metavar="STEPS",
+        help="also evaluate deterministically every STEPS env steps during training (columns EvalAverageEpRet, "
+        "...); the best evaluated policy is kept as best.pt (pgrl eval --best)",
+    )
+    p.add_argument(
+        "--target-return",
+        type=float,
+        metavar="R",
+        help="stop after the in-training evaluation whose mean return reaches R (evaluating every epoch unless "
+        "--eval-every)",
+    )
+    p.add_argument(
+        "--until-solved",
+        action="store_true",
+        help="--target-return the env's reward_threshold (CartPole-v1: 475): stop once solved",
+    )
+    p.add_argument("--tensorboard", action="store_true", help="write TensorBoard event files into the run directory")
 
 
 def _free_port() -> int:
@@ -186,6 +208,8 @@ def run(args: argparse.Namespace) -> int:
             raise PgrlError(f"--seed {args.seed} differs from the resumed run's seed {saved_seed}; drop --seed")
     options = {
         "eval_every": args.eval_every,
+        "target_return": args.target_return,
+        "until_solved": args.until_solved or None,
         "tensorboard": args.tensorboard or None,
         "resume": args.resume,
         "nan_policy": args.nan_policy,
@@ -202,6 +226,7 @@ def run(args: argparse.Namespace) -> int:
         vectorization=args.vec,
         eval_episodes=args.eval_episodes,
         verbose=not args.quiet,
+        table=args.table,
         overwrite=args.overwrite,
         **kwargs,
     )
@@ -209,6 +234,8 @@ def run(args: argparse.Namespace) -> int:
         eval_file = agent.run_dir / EVAL
         if eval_file.exists():
             result = json.loads(eval_file.read_text())
-            print(f"{args.env}: deterministic return {result['mean_return']:.1f} +/- {result['std_return']:.1f} "
-                  f"over {result['episodes']} episodes after {result['total_steps']} steps; run in {agent.run_dir}")  # fmt: skip
+            solved = {True: "; solved", False: "; not solved"}.get(result.get("solved"), "")
+            print(f"{agent.config.get('env_id')}: deterministic return {result['mean_return']:.1f} +/- "
+                  f"{result['std_return']:.1f} over {result['episodes']} episodes after {result['total_steps']} "
+                  f"steps{solved}; run in {agent.run_dir}")  # fmt: skip
     return 0

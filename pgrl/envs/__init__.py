@@ -2,6 +2,14 @@
 
 # Importing the module registers pgrl/ContinuousCartPole-v0 with gymnasium.
 from pgrl.envs.continuous_cartpole import ContinuousCartPoleEnv
-from pgrl.envs.vector import EnvSpec, check_spaces, env_name, make_env_fn, make_vec_env
+from pgrl.envs.vector import EnvSpec, check_spaces, env_name, make_env_fn, make_vec_env, reward_threshold
 
-__all__ = ["ContinuousCartPoleEnv", "EnvSpec", "check_spaces", "env_name", "make_env_fn", "make_vec_env"]
+__all__ = [
+    "ContinuousCartPoleEnv",
+    "EnvSpec",
+    "check_spaces",
+    "env_name",
+    "make_env_fn",
+    "make_vec_env",
+    "reward_threshold",
+]

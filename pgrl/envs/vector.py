@@ -8,6 +8,7 @@ time-limit truncation can bootstrap from V(final observation).
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 from collections.abc import Callable
 from typing import Any, Literal
@@ -110,6 +111,33 @@ def make_vec_env(
     if seed is not None:
         vec.action_space.seed(seed)
     return vec
+
+
+def close_after_failure(envs: gym.vector.VectorEnv) -> None:
+    """Close envs one of which failed: a subprocess vector env's workers are ended (a dead or failed
+    worker cannot answer the usual close), so that none is left behind."""
+    if isinstance(envs, gym.vector.AsyncVectorEnv):
+        for process in envs.processes:
+            if process.is_alive():
+                process.terminate()
+        for process in envs.processes:
+            process.join(timeout=5)
+        envs.closed = True  # nothing left to close (and no error from its __del__)
+        return
+    with contextlib.suppress(Exception):
+        envs.close()
+
+
+def reward_threshold(env: EnvSpec) -> float | None:
+    """The return at which the env counts as solved (its spec's ``reward_threshold``), or None."""
+    if isinstance(env, str):
+        spec = gym.spec(env) if env in gym.registry else None
+    else:
+        probe = env()
+        spec = probe.spec
+        probe.close()
+    threshold = spec.reward_threshold if spec is not None else None
+    return float(threshold) if threshold is not None else None
 
 
 def env_name(env: EnvSpec) -> str:

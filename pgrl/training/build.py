@@ -17,13 +17,15 @@ from torch import nn
 from pgrl import distributed
 from pgrl.agent import Agent
 from pgrl.checkpoint import space_to_json
-from pgrl.config import Config
+from pgrl.config import Config, RolloutConfig
 from pgrl.envs import EnvSpec, make_vec_env
 from pgrl.errors import PgrlError
 from pgrl.networks import MLPActorCritic, class_path, json_ac_kwargs
 from pgrl.normalize import RunningMeanStd
+from pgrl.rollout import check_fits_in_memory
 from pgrl.rundir import default_run_dir, exp_name, prepare_run_dir
 from pgrl.training.call import Call
+from pgrl.training.goal import Goal
 from pgrl.training.resume import Resumed, open_resumed, resolve_config, resumed_network
 from pgrl.version import __version__
 
@@ -107,6 +109,15 @@ class Parts:
     run_dir: Path
     resumed: Resumed | None
     threads: TorchThreads
+    goal: Goal
+
+    def start_line(self) -> str:
+        """What the run will do, in one line: algorithm, env, seed, steps, target, run directory."""
+        target = f"; it stops when an evaluation reaches {self.goal.target:g}" if self.goal.target is not None else ""
+        return (
+            f"Training {self.call.algo} on {self.env_id} (seed {self.call.seed}): {self.cfg.budget()}{target}; "
+            f"run directory {self.run_dir}"
+        )
 
 
 def build(config_class: type[Config], arguments: Mapping[str, Any]) -> Parts:
@@ -115,6 +126,9 @@ def build(config_class: type[Config], arguments: Mapping[str, Any]) -> Parts:
     call = Call.parse(config_class, arguments)
     env_fn, env_id, cfg = resolve_config(config_class, call.env_fn, call.given, call.options["resume"])
     resumed = open_resumed(call, cfg) if call.options["resume"] is not None else None
+    goal = Goal.of(call.options, env_fn, env_id, resumed.run_dir if resumed is not None else None)
+    if goal.target is not None and not call.options["eval_every"]:  # a target is checked by evaluations
+        call.options["eval_every"] = cfg.steps_per_epoch if isinstance(cfg, RolloutConfig) else 1
     distributed.init()  # torchrun's WORLD_SIZE/RANK/MASTER_ADDR; a no-op in a single process
     rank_seed = distributed.rank_seed(call.seed)
     n_envs = cfg.envs_per_process(distributed.world_size(), distributed.rank())
@@ -125,9 +139,12 @@ def build(config_class: type[Config], arguments: Mapping[str, Any]) -> Parts:
         call.actor_critic, cfg, resumed_network(resumed, call) if resumed is not None else call.ac_kwargs
     )
     obs_space, act_space = envs.single_observation_space, envs.single_action_space
+    if isinstance(cfg, RolloutConfig):  # refused before the run directory is written
+        check_fits_in_memory(cfg.segment_steps(distributed.world_size()), n_envs, obs_space, act_space)
     ac = build_actor_critic(call.actor_critic, obs_space, act_space, ac_kwargs)
     obs_rms = RunningMeanStd((int(np.prod(obs_space.shape or ())),)) if cfg.norm_obs else None
     config = run_config(call, env_id, cfg, ac_kwargs, envs, exp_name(call.logger_kwargs, call.algo, env_id))
+    config["target_return"] = goal.target
     if resumed is not None:
         run_dir = resumed.run_dir
     elif distributed.is_main():  # the run directory once the input is known to be good
@@ -136,4 +153,4 @@ def build(config_class: type[Config], arguments: Mapping[str, Any]) -> Parts:
         run_dir = Path(call.logger_kwargs.get("output_dir") or default_run_dir("rank", call.seed))
     agent = Agent(ac, obs_space, act_space, obs_rms, config)
     agent.run_dir = run_dir
-    return Parts(call, cfg, env_fn, env_id, envs, agent, run_dir, resumed, threads)
+    return Parts(call, cfg, env_fn, env_id, envs, agent, run_dir, resumed, threads, goal)

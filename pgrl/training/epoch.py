@@ -20,6 +20,7 @@ from pgrl.agent import Agent
 from pgrl.envs import EnvSpec
 from pgrl.evaluate import evaluate
 from pgrl.logger import Stopwatch, array_stats, episode_stats
+from pgrl.training.goal import Goal
 
 
 class EpochLog:
@@ -123,11 +124,14 @@ class Evaluations:
         return {f"Eval{k}": v for k, v in episode_stats(returns.tolist(), lengths.tolist()).items()}
 
 
-def evaluation_summary(
-    returns: np.ndarray, lengths: np.ndarray, total_steps: int, train_seconds: float
-) -> dict[str, Any]:
-    """eval.json: the final evaluation's episodes (each (episodes,)) summarised, with the training it followed."""
-    return {
+def final_evaluation(
+    evaluations: Evaluations, agent: Agent, goal: Goal, total_steps: int, train_seconds: float
+) -> tuple[dict[str, Any], str]:
+    """The final deterministic evaluation: eval.json's contents (the episodes summarised, the training
+    they followed; ``solved`` against the env's threshold, ``solved_at`` when a target stopped training)
+    and the line that reports it."""
+    returns, lengths = evaluations.run(agent)
+    result: dict[str, Any] = {
         "episodes": len(returns),
         "mean_return": float(returns.mean()),
         "std_return": float(returns.std()),
@@ -135,3 +139,14 @@ def evaluation_summary(
         "total_steps": total_steps,
         "train_seconds": train_seconds,
     }
+    verdict = goal.verdict(result["mean_return"])
+    if goal.threshold is not None:
+        result["solved"] = result["mean_return"] >= goal.threshold
+    if goal.solved_at is not None:
+        result["solved_at"] = {"steps": goal.solved_at[0], "seconds": goal.solved_at[1], "target": goal.target}
+    line = (
+        f"Deterministic evaluation of {agent.config.get('env_id')} over {len(returns)} episodes: "
+        f"return {result['mean_return']:.1f} +/- {result['std_return']:.1f} "
+        f"(after {total_steps} steps, {train_seconds:.1f} s of training){': ' + verdict if verdict else ''}"
+    )
+    return result, line

@@ -156,6 +156,8 @@ def open_resumed(call: Call, cfg: Config) -> Resumed:
     }
     if not options["eval_every"]:  # progress.txt of a run that evaluated has the Eval* columns to fill
         options["eval_every"] = resumed.config.get("eval_every") or options["eval_every"]
+    if options["target_return"] is None and not options["until_solved"]:  # the run's own target, if it had one
+        options["target_return"] = resumed.config.get("target_return")
     if options["eval_every"] and options["eval_episodes"] < 1:
         raise PgrlError("eval_every needs eval_episodes >= 1 (the episodes of each evaluation)")
     return resumed

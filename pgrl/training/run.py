@@ -25,25 +25,30 @@ directory and evaluates.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import math
 import signal
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
+import numpy as np
 import torch
 
 from pgrl import distributed
 from pgrl.agent import Agent
-from pgrl.checkpoint import save_checkpoint, training_state
 from pgrl.config import Config, RolloutConfig
-from pgrl.errors import PgrlError, TrainingInterrupted
+from pgrl.envs.vector import close_after_failure
+from pgrl.errors import EnvError, PgrlError, TrainingInterrupted
 from pgrl.logger import EpochLogger, SilentLogger, Stopwatch
 from pgrl.nan_guard import NanGuard, check_parameters
-from pgrl.optim import Optimizer, adam
-from pgrl.rollout import Collector, Rollout
+from pgrl.optim import Optimizer
+from pgrl.progress import Progress, Quiet
+from pgrl.rollout import Collector, Episodes, Rollout, run_episodes
 from pgrl.snapshot import set_rng_state
 from pgrl.training.build import Parts, build, seed_everything
-from pgrl.training.epoch import EpochLog, Evaluations, evaluation_summary, mean_over_processes
+from pgrl.training.checkpoints import Checkpoints
+from pgrl.training.epoch import EpochLog, Evaluations, final_evaluation, mean_over_processes
 from pgrl.training.interrupts import Interrupts
 from pgrl.training.resume import Resumed
 
@@ -92,25 +97,27 @@ class Run:
         options = call.options
         self.verbose = options["verbose"] and self.main
         self.callback = options["callback"]
-        self.logger: EpochLogger | SilentLogger = (
-            EpochLogger(self.run_dir, verbose=self.verbose, tensorboard=options["tensorboard"])
-            if self.main
-            else SilentLogger(self.run_dir)
-        )
+        self.logger = EpochLogger(self.run_dir, options["tensorboard"]) if self.main else SilentLogger(self.run_dir)
+        done = resumed.epoch if resumed is not None else 0
+        self.progress = Progress(options["table"], cfg.epochs, done) if self.verbose else Quiet()
+        self.goal = parts.goal
         self.nan_guard = NanGuard(options["nan_policy"], context=self._nan_context)
         self.interrupts = Interrupts(self, self._doing, self._stop_now, on_stale=self._stop)
         self.evaluations = Evaluations(options["eval_every"] or 0, options["eval_episodes"], parts.env_fn, self.seed,
                                        cfg.max_ep_len)  # fmt: skip
         self.history: list[dict[str, Any]] = []
         self.epoch = self.total_steps = 0
-        self.optimizers: dict[str, Optimizer] = {}
+        self.checkpoints = Checkpoints(self.run_dir, self.main, self.nan_guard, self._nan_context, resumed)
         self.collector: Collector | None = None
         self.resumed = resumed
-        self._saved_epoch: int | None = None  # epoch of the checkpoint on disk
-        self._state: dict[str, Any] = {}
         self._stopped = False
         if resumed is not None:
             self._continue(resumed)
+            self.progress.line(
+                f"Resuming {self.algo} on {self.env_id} at epoch {self.epoch} from {str(self.run_dir)!r}"
+            )
+        else:
+            self.progress.line(parts.start_line())
         self.logger.save_config(self.agent.config)
         last_time = self.history[-1].get("Time") if self.history else None
         self.clock = Stopwatch(offset=float(last_time) if isinstance(last_time, int | float) else 0.0)
@@ -125,7 +132,7 @@ class Run:
     def _continue(self, resumed: Resumed) -> None:
         """The checkpoint's network, statistics, counters and progress rows (the RNGs come last)."""
         resumed.restore_agent(self.agent)
-        self.epoch = self._saved_epoch = resumed.epoch
+        self.epoch = resumed.epoch
         self.total_steps = int(resumed.state["total_steps"])
         self.history = self.logger.resume(self.epoch)
         if self.verbose:
@@ -138,15 +145,11 @@ class Run:
     ) -> Optimizer:
         """Adam on ``params`` with the run's NaN guard, saved in every checkpoint under ``name`` and
         restored from the checkpoint when resuming."""
-        opt = Optimizer(adam(params, lr=lr, eps=eps), max_grad_norm, self.nan_guard)
-        if self.resumed is not None:
-            self.resumed.restore_optimizer(name, opt)
-        self.optimizers[name] = opt
-        return opt
+        return self.checkpoints.optimizer(name, params, lr, max_grad_norm, eps)
 
     def scale_lr(self, fraction: float) -> None:
         """Every optimizer's learning rate at ``fraction`` of its initial value (linear annealing)."""
-        for opt in self.optimizers.values():
+        for opt in self.checkpoints.optimizers.values():
             opt.scale_lr(fraction)
 
     def epochs(self) -> Iterator[int]:
@@ -154,8 +157,7 @@ class Run:
 
         Each epoch ends with :meth:`log`.
         """
-        if self.resumed is not None:
-            self.resumed.check_optimizers(self.optimizers)
+        self.checkpoints.check_resumed()
         while self.epoch < self.cfg.epochs and not self._stopped:
             epoch = self.epoch
             self.interrupts.install()
@@ -164,34 +166,53 @@ class Run:
                 raise RuntimeError(f"{self.algo}'s loop ended epoch {epoch + 1} without run.log(stats)")
 
     @_stops_on_error
-    def collect(self, steps_per_env: int | None = None) -> Rollout:
-        """``steps_per_env`` steps (default: the epoch's) in every env, counted into the epoch's row."""
-        collector = self.collector or self._collector(steps_per_env)
+    def collect(self) -> Rollout:
+        """One segment of steps in every env (the config's ``segment_steps``: the epoch's, A2C's n_steps),
+        counted into the epoch's row."""
+        collector = self.collector or self._collector()
         self.epoch_log.begin_collection()
-        self.logger.live(f"epoch {self.epoch + 1}/{self.cfg.epochs}  collecting {collector.T * collector.N} steps ...")
+        self.progress.status(f"epoch {self.epoch + 1}: collecting {collector.T * collector.N} steps")
         before = distributed.running_stats_snapshot(self.agent.obs_rms)
-        rollout = collector.collect()
+        with self._env_failures():
+            rollout = collector.collect()
         if before is not None:  # every process folds in every process's observations
             distributed.sync_running_stats(self.agent.obs_rms, before)
         self.record_episodes(rollout.episode_returns, rollout.episode_lengths, rollout.num_steps)
         self.epoch_log.values.append(rollout.values.copy())
-        self.logger.live(f"epoch {self.epoch + 1}/{self.cfg.epochs}  updating ...")
+        self.progress.status(f"epoch {self.epoch + 1}: updating")
         return rollout
 
-    def _collector(self, steps_per_env: int | None) -> Collector:
+    def _collector(self) -> Collector:
         """The collector, made on the first :meth:`collect`, continuing the checkpoint's envs when resuming."""
-        if steps_per_env is None:
-            if not isinstance(self.cfg, RolloutConfig):
-                raise PgrlError(f"{self.algo} has no steps_per_epoch: pass collect() the steps per env")
-            steps_per_env = self.cfg.steps_per_env(distributed.world_size())
-        self.collector = Collector(self.envs, self.agent, steps_per_env, self.rank_seed)
+        if not isinstance(self.cfg, RolloutConfig):
+            raise PgrlError(f"{self.algo} collects no rollouts: it steps run.envs itself")
+        steps = self.cfg.segment_steps(distributed.world_size())
+        self.collector = Collector(self.envs, self.agent, steps, self.rank_seed)
         restored = self.resumed is None or self.resumed.restore_collector(self.collector, self.rank_seed)
-        if not restored and self.verbose:
-            print(
+        if not restored:
+            self.progress.line(
                 f"The envs' state of {self.env_id} cannot be restored, so their episodes start afresh "
                 "(results differ from an uninterrupted run)"
             )
         return self.collector
+
+    @_stops_on_error
+    def run_episodes(self, policy: Callable[[np.ndarray], np.ndarray], seed: list[int]) -> Episodes:
+        """One episode in each env copy (:func:`pgrl.rollout.run_episodes`), for an algorithm that steps
+        ``run.envs`` itself (ARS); record them with :meth:`record_episodes`."""
+        with self._env_failures():
+            return run_episodes(self.envs, policy, seed=seed)
+
+    @contextlib.contextmanager
+    def _env_failures(self) -> Iterator[None]:
+        """An env that fails (raises, or its worker process dies) ends training in one line naming the env
+        and the checkpoint kept, never a hang."""
+        try:
+            yield
+        except EnvError as e:
+            self._stop()
+            close_after_failure(self.envs)
+            raise PgrlError(f"the env {self.env_id} failed: {e}{self._nan_context()}") from e
 
     def record_episodes(self, returns: Sequence[float], lengths: Sequence[int], steps: int) -> None:
         """Count ``steps`` env steps and the episodes that finished in them into the epoch's row
@@ -212,16 +233,20 @@ class Run:
         """
         check_parameters(self.agent.ac, self._nan_context)
         row = self._row(stats)
-        if self.nan_guard.skipped and self.verbose:
-            print(f"pgrl: skipped {self.nan_guard.skipped} update(s) with non-finite values in epoch {self.epoch + 1}")
+        if self.nan_guard.skipped:
+            self.progress.line(
+                f"pgrl: skipped {self.nan_guard.skipped} update(s) with non-finite values in epoch {row['Epoch']}"
+            )
         self.nan_guard.skipped = 0
         self.logger.log_epoch(row)
+        self.progress.epoch(row)
         self.history.append(row)
         self.epoch += 1
-        self._state = state or {}
+        self.checkpoints.extra = state or {}
         if self.epoch % self.cfg.save_freq == 0 or self.epoch == self.cfg.epochs:
             self.save()
-        if self.callback is not None and self.callback(self.epoch - 1, row, self.agent) is False:
+        self._after_evaluation(row)
+        if self.callback is not None and self.callback(row["Epoch"], row, self.agent) is False:
             self._stopped = True
         if distributed.active():  # every process stops (or is interrupted) together
             stopped, signalled = distributed.sum_array([self._stopped, self.interrupts.signal is not None]) > 0
@@ -237,48 +262,53 @@ class Run:
         if distributed.active():
             self.total_steps += self.epoch_log.gather()
             stats = mean_over_processes(stats)
-        evaluation: dict[str, float] = {}
-        if self.evaluations.every:
-            due = self.evaluations.due(self.total_steps, self.epoch_log.steps) and self.main
-            if due:
-                self.logger.live(f"epoch {self.epoch + 1}/{self.cfg.epochs}  evaluating ...")
-            evaluation = self.evaluations.columns(self.agent if due else None)
+        due = self.main and self.evaluations.due(self.total_steps, self.epoch_log.steps)
+        if due:
+            self.progress.status(f"epoch {self.epoch + 1}: evaluating")
+        evaluation = self.evaluations.columns(self.agent if due else None) if self.evaluations.every else {}
         row = self.epoch_log.row(self.epoch + 1, self.total_steps, stats, evaluation, now)
         columns = self.logger.columns
         if (columns is None and self.nan_guard.policy == "skip") or (columns and "SkippedUpdates" in columns):
             row["SkippedUpdates"] = self.nan_guard.skipped
         return row
 
-    def save(self) -> None:
-        """Checkpoint the completed epoch, atomically (see :func:`pgrl.checkpoint.training_state`)."""
-        check_parameters(self.agent.ac, self._nan_context)  # never replace a good checkpoint with NaNs
-        if self.main:  # only rank 0 writes (the parameters are the same on every process)
-            state = training_state(self.agent, self.epoch, self.total_steps, self.optimizers, self.collector)
-            save_checkpoint(self.run_dir, {**state, **self._state})
-        self._saved_epoch = self.epoch
+    def _after_evaluation(self, row: dict[str, Any]) -> None:
+        """An in-training evaluation (rank 0's) keeps the best policy so far and may have solved the env."""
+        evaluation = row.get("EvalAverageEpRet")
+        if not (isinstance(evaluation, float) and math.isfinite(evaluation)):
+            return
+        solved_before = self.goal.solved_at is not None
+        if self.goal.evaluated(evaluation, self.total_steps, float(row["Time"])):
+            self.save(best=evaluation)
+        if self.goal.solved_at is not None and not solved_before:
+            steps, seconds = self.goal.solved_at
+            self.progress.line(
+                f"Solved at {steps} steps after {seconds:.1f} s: evaluation {evaluation:.1f} >= {self.goal.target:g}"
+            )
+            self._stopped = True
+
+    def save(self, best: float | None = None) -> None:
+        """Checkpoint the completed epoch (with ``best``: as the best policy so far, see :mod:`.checkpoints`)."""
+        self.checkpoints.save(self.agent, self.epoch, self.total_steps, self.collector, best)
 
     def finish(self) -> Trained:
         """The last checkpoint, the final deterministic evaluation (eval.json), and (agent, history)."""
         self.interrupts.release()  # from here on Ctrl-C stops at once: the checkpoint below is the last one
-        if self._saved_epoch != self.epoch:
+        if self.checkpoints.saved_epoch != self.epoch:
             self.save()
         self.envs.close()
         self.threads.restore()
         self.logger.close()
         distributed.shutdown()  # the last collective is behind us; rank 0 evaluates alone
         if self.evaluations.episodes > 0 and self.main:
-            self.logger.live("evaluating ...")
-            returns, lengths = self.evaluations.run(self.agent)
+            self.progress.status("final evaluation")
             train_seconds = self.history[-1]["Time"] if self.history else 0.0
-            result = evaluation_summary(returns, lengths, self.total_steps, train_seconds)
+            result, line = final_evaluation(self.evaluations, self.agent, self.goal, self.total_steps, train_seconds)
             self.logger.save_eval(result)
-            if self.verbose:
-                print(
-                    f"Deterministic evaluation of {self.env_id} over {len(returns)} episodes: "
-                    f"return {result['mean_return']:.1f} +/- {result['std_return']:.1f} "
-                    f"(after {self.total_steps} steps, {result['train_seconds']:.1f} s of training)"
-                )
-                print(f"Run saved in {self.run_dir}")
+            self.progress.close()
+            self.progress.line(line)
+            self.progress.line(f"Run saved in {self.run_dir}")
+        self.progress.close()
         return self.agent, self.history
 
     # ------------------------------------------------------------------------------------- stopping early
@@ -287,6 +317,7 @@ class Run:
         """Training ends early (signal, NaN, an error): give back the signal handlers and torch's threads."""
         self.interrupts.release()
         self.threads.restore()
+        self.progress.close()
 
     def _doing(self) -> str:
         return f"finishing epoch {self.epoch + 1}, then writing a checkpoint"
@@ -294,11 +325,11 @@ class Run:
     def _stop_now(self, signum: int) -> None:
         """The second signal: stop at once; the checkpoint on disk is consistent."""
         self._stop()
-        raise TrainingInterrupted(str(self.run_dir), signum, self._saved_epoch, self.algo, immediate=True)
+        raise TrainingInterrupted(str(self.run_dir), signum, self.checkpoints.saved_epoch, self.algo, immediate=True)
 
     def _interrupt(self) -> None:
         """After a signal: the epoch is logged; checkpoint it (unless just done), then raise."""
-        if self._saved_epoch != self.epoch:
+        if self.checkpoints.saved_epoch != self.epoch:
             self.save()
         self._stop()
         self.envs.close()
@@ -312,8 +343,8 @@ class Run:
         """Where training stopped, for the NaN guard's message (which ends training)."""
         self._stop()
         kept = (
-            f"the last good checkpoint (epoch {self._saved_epoch}) in {str(self.run_dir)!r} is kept"
-            if self._saved_epoch is not None
+            f"the last good checkpoint (epoch {self.checkpoints.saved_epoch}) in {str(self.run_dir)!r} is kept"
+            if self.checkpoints.saved_epoch is not None
             else "no checkpoint was written"
         )
         return f" in epoch {self.epoch + 1}: training stopped; {kept}"
