@@ -12,15 +12,112 @@ from pgrl import distributed
 from pgrl.nan_guard import NanGuard, a_non_finite_value, first_non_finite
 
 
-def adam(params: Iterable[torch.nn.Parameter], lr: float, eps: float = 1e-8) -> torch.optim.Adam:
-    """Adam, with PyTorch's fused kernel where every parameter allows it (floating point, on CPU or CUDA).
+class Adam:
+    """Adam (Kingma and Ba 2015) stepping with PyTorch's fused kernel ``torch._fused_adam_``: the call that
+    ``torch.optim.Adam(fused=True)`` makes, so the arithmetic is the same bit for bit, without
+    torch.optim's Python wrapper around it. That wrapper imports ``torch._dynamo`` the first time any
+    optimizer is made or stepped (~1.4 s of every run's start here) and adds per-step bookkeeping (hooks,
+    grad-mode switches, grouping by device) to a step that is mostly fixed overhead for small networks.
 
-    A small network's gradient step is mostly fixed per-call overhead; the fused kernel updates all
-    parameters in one call instead of a Python loop over them (~25% of a CartPole minibatch step).
+    Its :meth:`state_dict` has torch.optim.Adam's layout (state by parameter index, one param group with
+    torch's keys), so checkpoints written with either load into the other. For parameters the fused
+    kernel does not take (not floating point, not on CPU or CUDA, mixed devices or dtypes) :func:`adam`
+    returns ``torch.optim.Adam`` instead.
     """
+
+    def __init__(self, params: Iterable[torch.nn.Parameter], lr: float, eps: float = 1e-8) -> None:
+        self.params = list(params)
+        self.param_groups: list[dict[str, Any]] = [
+            {"lr": lr, "betas": (0.9, 0.999), "eps": eps, "weight_decay": 0, "amsgrad": False, "maximize": False,
+             "foreach": None, "capturable": False, "differentiable": False, "fused": True,
+             "decoupled_weight_decay": False, "params": self.params}
+        ]  # fmt: skip
+        self.state: dict[torch.Tensor, dict[str, torch.Tensor]] = {}
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        """One Adam step on the parameters that have a gradient (their state made on their first step)."""
+        params: list[torch.Tensor] = []
+        grads: list[torch.Tensor] = []
+        exp_avgs: list[torch.Tensor] = []
+        exp_avg_sqs: list[torch.Tensor] = []
+        steps: list[torch.Tensor] = []
+        for p in self.params:
+            if p.grad is None:
+                continue
+            state = self.state.get(p)
+            if state is None:
+                zeros = torch.zeros_like(p, memory_format=torch.preserve_format)
+                state = self.state[p] = {
+                    "step": torch.zeros((), dtype=torch.float32, device=p.device),
+                    "exp_avg": zeros,
+                    "exp_avg_sq": zeros.clone(),
+                }
+            params.append(p)
+            grads.append(p.grad)
+            exp_avgs.append(state["exp_avg"])
+            exp_avg_sqs.append(state["exp_avg_sq"])
+            steps.append(state["step"])
+        if not params:
+            return
+        group = self.param_groups[0]
+        beta1, beta2 = group["betas"]
+        torch._foreach_add_(steps, 1)
+        torch._fused_adam_(
+            params, grads, exp_avgs, exp_avg_sqs, [], steps, amsgrad=False, lr=group["lr"], beta1=beta1,
+            beta2=beta2, weight_decay=0.0, eps=group["eps"], maximize=False, grad_scale=None, found_inf=None,
+        )  # fmt: skip
+
+    def state_dict(self) -> dict[str, Any]:
+        """torch.optim's layout: ``{"state": {index: {"step", "exp_avg", "exp_avg_sq"}}, "param_groups": [...]}``."""
+        index = {id(p): i for i, p in enumerate(self.params)}
+        group = {k: v for k, v in self.param_groups[0].items() if k != "params"}
+        return {
+            "state": {index[id(p)]: dict(state) for p, state in self.state.items()},
+            "param_groups": [{**group, "params": list(range(len(self.params)))}],
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` (or a ``torch.optim.Adam``'s): the moments, steps and hyperparameters."""
+        groups = state_dict["param_groups"]
+        if len(groups) != 1 or len(groups[0]["params"]) != len(self.params):
+            raise ValueError(
+                "loaded state dict contains a parameter group that doesn't match the size of optimizer's group"
+            )
+        saved = {i: state_dict["state"][i] for i in groups[0]["params"] if i in state_dict["state"]}
+        restored = {}
+        for i, state in saved.items():
+            p = self.params[i]
+            if state["exp_avg"].shape != p.shape or state["exp_avg_sq"].shape != p.shape:
+                raise ValueError(
+                    f"the state of parameter {i} has shape {tuple(state['exp_avg'].shape)}, not {tuple(p.shape)}"
+                )
+            restored[p] = {
+                "step": state["step"].detach().clone().to(torch.float32),
+                "exp_avg": state["exp_avg"].detach().clone().to(dtype=p.dtype, device=p.device),
+                "exp_avg_sq": state["exp_avg_sq"].detach().clone().to(dtype=p.dtype, device=p.device),
+            }
+        self.state = restored
+        self.param_groups[0].update({k: v for k, v in groups[0].items() if k != "params"})
+
+
+def adam(params: Iterable[torch.nn.Parameter], lr: float, eps: float = 1e-8) -> Adam | torch.optim.Adam:
+    """Adam with PyTorch's fused kernel (:class:`Adam`) where the parameters allow it (floating point, all on
+    one CPU or CUDA device, one dtype), else ``torch.optim.Adam``."""
     params = list(params)
-    fused = bool(params) and all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
-    return torch.optim.Adam(params, lr=lr, eps=eps, fused=fused or None)
+    kinds = {(p.device.type, p.dtype) for p in params}
+    if (
+        params
+        and all(p.is_floating_point() for p in params)
+        and len(kinds) == 1
+        and next(iter(kinds))[0] in ("cpu", "cuda")
+    ):
+        return Adam(params, lr=lr, eps=eps)
+    return torch.optim.Adam(params, lr=lr, eps=eps)
 
 
 class Optimizer:
@@ -32,7 +129,7 @@ class Optimizer:
         guard: what a non-finite loss, gradient or parameter does (:class:`pgrl.nan_guard.NanGuard`).
     """
 
-    def __init__(self, optimizer: torch.optim.Optimizer, max_grad_norm: float | None, guard: NanGuard) -> None:
+    def __init__(self, optimizer: torch.optim.Optimizer | Adam, max_grad_norm: float | None, guard: NanGuard) -> None:
         self.optimizer = optimizer
         self.max_grad_norm = max_grad_norm
         self.guard = guard

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -11,9 +15,10 @@ from torch import nn
 from pgrl import Agent, PgrlError
 from pgrl.envs import make_vec_env
 from pgrl.networks import MLPActorCritic, activation_name, entropy_of, log_prob_entropy, resolve_activation
-from pgrl.optim import adam
+from pgrl.optim import Adam, adam
 from pgrl.rollout import Collector
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
 OBS = gym.spaces.Box(-np.inf, np.inf, shape=(4,), dtype=np.float32)
 DISCRETE = gym.spaces.Discrete(3)
 BOX = gym.spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
@@ -63,20 +68,50 @@ def test_log_prob_entropy_falls_back_to_the_protocol_for_other_actors():
     torch.testing.assert_close(ent, dist.entropy())
 
 
-def test_adam_is_fused_for_float_parameters_and_steps_like_plain_adam():
+def test_adam_is_torchs_fused_adam_bit_for_bit_and_its_checkpoints_load_either_way():
     torch.manual_seed(0)
-    a, b = nn.Linear(4, 3), nn.Linear(4, 3)
+    a, b, c = nn.Linear(4, 3), nn.Linear(4, 3), nn.Linear(4, 3)
     b.load_state_dict(a.state_dict())
-    fused, plain = adam(a.parameters(), lr=1e-2, eps=1e-5), torch.optim.Adam(b.parameters(), lr=1e-2, eps=1e-5)
-    assert fused.defaults["fused"] is True
+    c.load_state_dict(a.state_dict())
+    ours = adam(a.parameters(), lr=1e-2, eps=1e-5)
+    fused = torch.optim.Adam(b.parameters(), lr=1e-2, eps=1e-5, fused=True)
+    plain = torch.optim.Adam(c.parameters(), lr=1e-2, eps=1e-5)
+    assert isinstance(ours, Adam)
     x = torch.randn(8, 4)
     for _ in range(5):
-        for net, opt in ((a, fused), (b, plain)):
+        for net, opt in ((a, ours), (b, fused), (c, plain)):
             opt.zero_grad()
             net(x).pow(2).sum().backward()
             opt.step()
+    for p, q, r in zip(a.parameters(), b.parameters(), c.parameters(), strict=True):
+        assert torch.equal(p, q)  # the same kernel, the same arithmetic
+        torch.testing.assert_close(p, r, rtol=1e-5, atol=1e-6)
+    # a checkpoint of either loads into the other, and stepping on gives the same parameters
+    mine = ours.state_dict()
+    assert mine["param_groups"] == fused.state_dict()["param_groups"]
+    fused.load_state_dict(mine)
+    ours.load_state_dict(fused.state_dict())
+    for net, opt in ((a, ours), (b, fused)):
+        opt.zero_grad()
+        net(x).pow(2).sum().backward()
+        opt.step()
     for p, q in zip(a.parameters(), b.parameters(), strict=True):
-        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+        assert torch.equal(p, q)
+    with pytest.raises(ValueError, match="doesn't match the size"):
+        ours.load_state_dict({"state": {}, "param_groups": [{**mine["param_groups"][0], "params": [0]}]})
+
+
+def test_adam_does_not_import_torch_dynamo():
+    """torch.optim's wrapper imports torch._dynamo on first use: ~1.4 s of every run's start."""
+    code = (
+        "import sys, torch, torch.nn as nn\n"
+        "from pgrl.optim import Adam, adam\n"
+        "net = nn.Linear(3, 2); opt = adam(net.parameters(), lr=0.1)\n"
+        "net(torch.ones(2, 3)).sum().backward(); opt.step(); opt.zero_grad(); opt.load_state_dict(opt.state_dict())\n"
+        "print('torch._dynamo' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO_ROOT)
+    assert out.stdout.strip() == "False"
 
 
 @pytest.mark.parametrize(("act_space", "act_shape"), [(DISCRETE, ()), (BOX, (2,))])
