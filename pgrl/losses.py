@@ -38,6 +38,20 @@ def value_loss(values: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return ((values - targets) ** 2).mean()
 
 
+def clipped_value_loss(
+    values: torch.Tensor, old_values: torch.Tensor, targets: torch.Tensor, clip: float
+) -> torch.Tensor:
+    """PPO's clipped value loss (the implementations of Schulman et al.; CleanRL's ``clip_vloss``), (B,) each.
+
+        V_clip = V_old + clip(V - V_old, -eps, eps);  L = mean(max((V - R)^2, (V_clip - R)^2))
+
+    The critic may not move its prediction for a state further than ``clip`` from the value it had when the
+    batch was collected, in the direction that lowers the loss; ``values`` carries the gradient.
+    """
+    clipped = old_values + torch.clamp(values - old_values, -clip, clip)
+    return torch.max((values - targets) ** 2, (clipped - targets) ** 2).mean()
+
+
 def policy_gradient_loss(logp: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """The vanilla policy-gradient loss -mean(log pi(a|s) * weight), with weights the advantages
     (VPG, A2C) or the returns-to-go (REINFORCE); shapes (B,)."""

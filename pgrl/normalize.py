@@ -1,4 +1,5 @@
-"""Running mean/variance of observations, saved with the model so a reloaded agent sees the same inputs."""
+"""Running statistics saved with a run: the observations' mean and variance (so a reloaded agent sees the
+same inputs) and the spread of the discounted return that scales the rewards in training."""
 
 from __future__ import annotations
 
@@ -43,3 +44,44 @@ class RunningMeanStd:
         self.var = np.asarray(state["var"], dtype=np.float64).reshape(self.var.shape)
         self.count = float(state["count"])  # type: ignore[arg-type]
         self.clip = float(state["clip"])  # type: ignore[arg-type]
+
+
+class RewardScaler:
+    """Rewards divided by the running standard deviation of the discounted return, then clipped.
+
+    Per env copy, G_t = gamma * G_{t-1} + r_t, restarted at every episode end (termination or
+    truncation); every step's G of every copy is folded into a running variance (:class:`RunningMeanStd`,
+    one value per copy and step), and the step's reward becomes ``clip(r / sqrt(var + eps), -clip, clip)``.
+    Scaling by the return's spread (not centring it) keeps the sign and the optimum of the problem, and
+    brings the critic's targets to a scale where one learning rate fits every env: one of the details that
+    matter for PPO on continuous control (Engstrom et al. 2020; Andrychowicz et al. 2021), as SB3's
+    VecNormalize and CleanRL compute it. The statistics are saved with the run and restored on resume.
+
+    Args:
+        num_envs: N, the env copies (the returns are kept per copy).
+        gamma: the discount of the return whose spread scales the rewards.
+        clip: bound of the scaled rewards.
+    """
+
+    def __init__(self, num_envs: int, gamma: float, clip: float = 10.0, epsilon: float = 1e-8) -> None:
+        self.rms = RunningMeanStd((), clip=clip, epsilon=epsilon)
+        self.returns = np.zeros(num_envs, dtype=np.float64)
+        self.gamma, self.clip, self.epsilon = gamma, clip, epsilon
+
+    def __call__(self, rewards: np.ndarray, done: np.ndarray) -> np.ndarray:
+        """The scaled rewards (N,) float32 of one vector step; ``done`` (N,) bool: the episodes that ended."""
+        self.returns = self.returns * self.gamma + rewards
+        self.rms.update(self.returns)
+        scaled = np.clip(rewards / np.sqrt(self.rms.var + self.epsilon), -self.clip, self.clip)
+        self.returns[done] = 0.0
+        return scaled.astype(np.float32)
+
+    def state_dict(self) -> dict[str, object]:
+        return {"rms": self.rms.state_dict(), "returns": self.returns.tolist()}
+
+    def load_state_dict(self, state: dict[str, object]) -> None:
+        self.rms.load_state_dict(state["rms"])  # type: ignore[arg-type]
+        returns = np.asarray(state["returns"], dtype=np.float64)
+        if returns.shape != self.returns.shape:
+            raise ValueError(f"reward statistics for {returns.shape[0]} envs, this run has {self.returns.shape[0]}")
+        self.returns = returns
