@@ -182,7 +182,7 @@ def test_envs_that_cannot_be_captured_restart_their_episodes(tmp_path: Path, cap
     _, history = ppo(SimulatorEnv, resume=str(run), epochs=3, eval_episodes=0, verbose=True)
     assert "episodes start afresh" in capsys.readouterr().out
     assert [row["Epoch"] for row in history] == [1, 2, 3]
-    with pytest.raises(PgrlError, match="not a registered env id"):  # a factory must be passed again
+    with pytest.raises(PgrlError, match=r"made by the function .*SimulatorEnv; pass the same env_fn"):  # pass it again
         ppo(resume=str(run), epochs=4, eval_episodes=0, verbose=False)
 
 

@@ -18,11 +18,12 @@ from pgrl import distributed
 from pgrl.agent import Agent
 from pgrl.checkpoint import space_to_json
 from pgrl.config import Config
-from pgrl.envs import EnvSpec, make_vec_env
+from pgrl.envs import EnvSpec, NamedEnv, make_vec_env
 from pgrl.errors import PgrlError
 from pgrl.networks import MLPActorCritic, class_path, json_ac_kwargs
 from pgrl.normalize import RunningMeanStd
 from pgrl.rundir import default_run_dir, exp_name, prepare_run_dir
+from pgrl.spaces import ObsLayout
 from pgrl.training.call import Call
 from pgrl.training.resume import Resumed, open_resumed, resolve_config, resumed_network
 from pgrl.version import __version__
@@ -57,7 +58,12 @@ def build_actor_critic(
     ac_kwargs: dict[str, Any],
 ) -> nn.Module:
     """``actor_critic(observation_space, action_space, **ac_kwargs)``, checked against the protocol."""
-    ac = actor_critic(observation_space, action_space, **ac_kwargs)
+    try:
+        ac = actor_critic(observation_space, action_space, **ac_kwargs)
+    except TypeError as e:
+        if "argument" not in str(e):
+            raise
+        raise PgrlError(f"actor_critic {getattr(actor_critic, '__name__', actor_critic)} refused ac_kwargs: {e}") from e
     missing = [name for name in ("pi", "v", "step", "act") if not hasattr(ac, name)]
     if missing:
         raise PgrlError(
@@ -74,7 +80,13 @@ def network_kwargs(actor_critic: Callable[..., nn.Module], cfg: Config, ac_kwarg
 
 
 def run_config(
-    call: Call, env_id: str, cfg: Config, ac_kwargs: Mapping[str, Any], envs: gym.vector.VectorEnv, exp_name: str
+    call: Call,
+    env_fn: EnvSpec,
+    env_id: str,
+    cfg: Config,
+    ac_kwargs: Mapping[str, Any],
+    envs: gym.vector.VectorEnv,
+    exp_name: str,
 ) -> dict[str, Any]:
     """config.json: what a run was made of, enough to load its agent without the env and to resume it."""
     return {
@@ -84,6 +96,7 @@ def run_config(
         "hyperparameters": cfg.to_json(),
         "actor_critic": class_path(call.actor_critic),
         "ac_kwargs": json_ac_kwargs(ac_kwargs),
+        **env_config(env_fn),
         "observation_space": space_to_json(envs.single_observation_space),
         "action_space": space_to_json(envs.single_action_space),
         "vectorization": call.options["vectorization"],
@@ -92,6 +105,17 @@ def run_config(
         "nan_policy": call.options["nan_policy"],
         "pgrl_version": __version__,
     }
+
+
+def env_config(env: Any) -> dict[str, Any]:
+    """config.json's record of how the env was made: env_kwargs and wrappers (rebuilt by eval, watch, resume
+    and grid), and ``env_fn``, the name of the function that made it when that was not an id."""
+    named = env if isinstance(env, NamedEnv) else None
+    out: dict[str, Any] = named.config() if named is not None else {"env_kwargs": {}, "wrappers": []}
+    factory = named.env if named is not None else env
+    if not isinstance(factory, str):
+        out["env_fn"] = f"{getattr(factory, '__module__', '?')}.{getattr(factory, '__qualname__', repr(factory))}"
+    return out
 
 
 @dataclass
@@ -126,8 +150,13 @@ def build(config_class: type[Config], arguments: Mapping[str, Any]) -> Parts:
     )
     obs_space, act_space = envs.single_observation_space, envs.single_action_space
     ac = build_actor_critic(call.actor_critic, obs_space, act_space, ac_kwargs)
-    obs_rms = RunningMeanStd((int(np.prod(obs_space.shape or ())),)) if cfg.norm_obs else None
-    config = run_config(call, env_id, cfg, ac_kwargs, envs, exp_name(call.logger_kwargs, call.algo, env_id))
+    layout = ObsLayout.of(obs_space)
+    if layout.left_out and distributed.is_main() and call.options["verbose"]:
+        print(
+            f"pgrl: leaving out the observation's text part(s) {', '.join(layout.left_out)}: pgrl does not encode text"
+        )
+    obs_rms = RunningMeanStd((layout.box_dim,)) if cfg.norm_obs and layout.box_dim else None
+    config = run_config(call, env_fn, env_id, cfg, ac_kwargs, envs, exp_name(call.logger_kwargs, call.algo, env_id))
     if resumed is not None:
         run_dir = resumed.run_dir
     elif distributed.is_main():  # the run directory once the input is known to be good

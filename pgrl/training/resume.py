@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import gymnasium as gym
 import numpy as np
 
 from pgrl import distributed
 from pgrl.agent import Agent
 from pgrl.checkpoint import load_checkpoint, load_config
 from pgrl.config import Config
-from pgrl.envs import EnvSpec, env_name
+from pgrl.envs import EnvSpec, NamedEnv, env_name
+from pgrl.envs.named import from_config, register
 from pgrl.errors import PgrlError
 from pgrl.networks import MLPActorCritic, class_path, json_ac_kwargs
 from pgrl.optim import Optimizer
@@ -112,13 +112,23 @@ def resolve_config(
             f"`pgrl train {config.get('algo')} --resume {resume}`"
         )
     saved_env = config.get("env_id")
+    made_by = config.get("env_fn")  # the function that made the env, when it was not made from an id
     if env_fn is None:
-        if not isinstance(saved_env, str) or saved_env not in gym.registry:
+        if made_by or not isinstance(saved_env, str) or not _registered(saved_env):
             raise PgrlError(
-                f"the run in {str(resume)!r} trained on {saved_env!r}, which is not a registered env id; "
-                "pass the same env_fn to resume it"
+                f"the run in {str(resume)!r} trained on {saved_env!r}"
+                + (f" made by the function {made_by}" if made_by else ", which is not a registered env id")
+                + "; pass the same env_fn to resume it"
             )
-        env_fn = saved_env
+        env_fn = from_config(config)
+    elif not made_by and isinstance(env_fn, str | NamedEnv):
+        given_env = env_fn.config() if isinstance(env_fn, NamedEnv) else {"env_kwargs": {}, "wrappers": []}
+        saved_env_config = {"env_kwargs": config.get("env_kwargs") or {}, "wrappers": config.get("wrappers") or []}
+        if given_env != saved_env_config:
+            raise PgrlError(
+                f"env_kwargs and wrappers {given_env} differ from the resumed run's {saved_env_config}; a resumed "
+                "run keeps its env (leave them out to take the run's own)"
+            )
     env_id = env_name(env_fn)
     if env_id != saved_env:
         raise PgrlError(f"the run in {str(resume)!r} trained on {saved_env!r}, not {env_id!r}")
@@ -126,6 +136,14 @@ def resolve_config(
     if not isinstance(saved, dict):
         raise PgrlError(f"config.json in {str(resume)!r} lacks the run's hyperparameters")
     return env_fn, env_id, config_class.resumed(env_id, saved, given, str(resume))
+
+
+def _registered(env_id: str) -> bool:
+    try:
+        register(env_id)
+    except PgrlError:
+        return False
+    return True
 
 
 def open_resumed(call: Call, cfg: Config) -> Resumed:
