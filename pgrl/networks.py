@@ -182,7 +182,9 @@ class MLPCategoricalActor(_Encoded):
 
     def sample(self, obs: Any, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(action (B,), log-prob (B,)) without a distribution object: Gumbel-max sampling."""
-        log_probs = torch.log_softmax(self.logits(obs, mask), dim=-1)
+        # the collection's hot path: the encoder and the mask inline, no extra calls for a plain MLP
+        logits = self.logits_net(obs if self.encoder is None else self.encoder(obs))
+        log_probs = torch.log_softmax(logits if mask is None else masked(logits, mask), dim=-1)
         a = gumbel_argmax(log_probs)
         return a, log_probs.gather(-1, a.unsqueeze(-1)).squeeze(-1)
 
@@ -314,7 +316,7 @@ class MLPGaussianActor(_Encoded):
 
     def sample(self, obs: Any) -> tuple[torch.Tensor, torch.Tensor]:
         """(action (B, act_dim), log-prob (B,)) by reparameterisation, without a distribution object."""
-        mu = self.mu_net(self.features(obs))
+        mu = self.mu_net(obs if self.encoder is None else self.encoder(obs))  # the hot path: no extra call
         noise = torch.randn_like(mu)
         a = mu + torch.exp(self.log_std) * noise
         logp = -0.5 * (noise**2).sum(-1) - self.log_std.sum() - 0.5 * math.log(2 * math.pi) * mu.shape[-1]
@@ -348,7 +350,7 @@ class MLPCritic(_Encoded):
         _init_layers(self.v_net, last_gain=1.0)
 
     def forward(self, obs: Any) -> torch.Tensor:
-        return self.v_net(self.features(obs)).squeeze(-1)  # type: ignore[no-any-return]
+        return self.v_net(obs if self.encoder is None else self.encoder(obs)).squeeze(-1)  # type: ignore[no-any-return]
 
 
 Actor = MLPCategoricalActor | MLPGaussianActor | MLPMultiCategoricalActor | MLPBernoulliActor
