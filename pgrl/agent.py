@@ -101,7 +101,7 @@ class Agent:
         if self._single_box:
             obs = np.asarray(obs)
             single = obs.shape == self._obs_shape
-            if not single:
+            if not single or obs.dtype.kind not in "biuf":
                 self.layout.batch(obs)  # a batch passes; anything else is refused, naming the shapes
             batch = obs[None] if single else obs
         else:

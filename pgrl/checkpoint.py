@@ -25,6 +25,7 @@ from pgrl.errors import PgrlError
 from pgrl.files import atomic_write
 from pgrl.rundir import CHECKPOINT, CONFIG
 from pgrl.snapshot import rng_state
+from pgrl.spaces import is_text
 
 if TYPE_CHECKING:
     from pgrl.agent import Agent
@@ -138,6 +139,8 @@ def space_to_json(space: gym.Space) -> dict[str, Any]:
         return {"type": "Tuple", "spaces": [space_to_json(v) for v in space.spaces]}
     if isinstance(space, gym.spaces.Text):
         return {"type": "Text", "max_length": int(space.max_length), "min_length": int(space.min_length)}
+    if is_text(space):  # another space of strings (MiniGrid's mission): pgrl leaves it out, a Text will do
+        return {"type": "Text", "max_length": int(getattr(space, "max_length", None) or 1024), "min_length": 0}
     raise PgrlError(f"unsupported space {space}")
 
 

@@ -38,6 +38,7 @@ from pgrl.algos.registry import ALGORITHMS
 from pgrl.analysis import load_run, score_column, summarize_group
 from pgrl.checkpoint import load_checkpoint, load_config
 from pgrl.config import hyperparameters
+from pgrl.envs.named import name_env
 from pgrl.errors import PgrlError
 from pgrl.logger import atomic_write_text
 from pgrl.plot import check_format
@@ -136,6 +137,8 @@ class Grid:
         out: the grid's directory; run ``name/s<seed>`` goes to ``out/name/s<seed>``.
         algos, envs, seeds: what to combine (a single value may be given bare).
         eval_episodes: deterministic episodes of each run's final evaluation (eval.json).
+        env_kwargs, wrappers: how every run makes its env (the run options of the same names); recorded in
+            each run's config.json, so an interrupted run resumes on the same env.
         **hyperparameters: each a list of values (a bare value: one value), passed to the algorithm
             (``hidden_sizes`` and ``activation`` go to the network). A hyperparameter an algorithm does
             not take is left out of that algorithm's runs; one that no algorithm takes is refused.
@@ -149,9 +152,15 @@ class Grid:
         envs: str | Sequence[str] = "CartPole-v1",
         seeds: int | Sequence[int] = (0,),
         eval_episodes: int = 20,
+        env_kwargs: Mapping[str, Any] | None = None,
+        wrappers: Sequence[Any] | None = None,
         **hyperparameters: Any,
     ) -> None:
         self.out = Path(out)
+        self.env_options: dict[str, Any] = {"env_kwargs": dict(env_kwargs) if env_kwargs else None,
+                            "wrappers": list(wrappers) if wrappers else None}  # fmt: skip
+        for env in [envs] if isinstance(envs, str) else list(envs):  # a bad env option fails before any run
+            name_env(env, self.env_options["env_kwargs"], self.env_options["wrappers"])
         self.algos = [algos] if isinstance(algos, str) else list(algos)
         self.envs = [envs] if isinstance(envs, str) else list(envs)
         self.seeds = [seeds] if isinstance(seeds, int) else list(seeds)
@@ -226,7 +235,7 @@ class Grid:
             check_format(plot)
         variants = self.variants()
         self.out.mkdir(parents=True, exist_ok=True)
-        specs = [_spec(v, self.eval_episodes) for v in variants]
+        specs = [{**_spec(v, self.eval_episodes), "env_options": self.env_options} for v in variants]
         start = time.perf_counter()
         if backend == "ray":
             results = _run_ray(specs, ray_address, verbose)
@@ -302,6 +311,7 @@ def run_variant(spec: dict[str, Any]) -> dict[str, Any]:
             else:
                 kwargs["logger_kwargs"] = {"output_dir": str(run_dir), "exp_name": spec["name"]}
                 kwargs["overwrite"] = state == "broken"
+                kwargs.update({k: v for k, v in (spec.get("env_options") or {}).items() if v})
                 result["status"] = "done"
             ALGORITHMS[spec["algo"]].fn(**kwargs)
     except Exception as e:  # one failing run does not stop the grid

@@ -73,6 +73,18 @@ def image_channels(shape: Sequence[int]) -> int:
     return int(c) * (int(shape[0]) if len(shape) == 4 else 1)
 
 
+def is_text(space: gym.Space) -> bool:
+    """A space of strings: gymnasium's Text, or another Space whose samples are strings (MiniGrid's MissionSpace)."""
+    if isinstance(space, gym.spaces.Text):
+        return True
+    if type(space).__module__.startswith("gymnasium."):
+        return False
+    try:
+        return isinstance(space.sample(), str)
+    except Exception:  # a space that cannot sample is not one pgrl can leave out knowingly
+        return False
+
+
 def unsupported(space: gym.Space, what: str = "observation") -> PgrlError:
     advice = (
         "leave that part out (gymnasium.wrappers.FilterObservation) or encode it with an ObservationWrapper"
@@ -108,7 +120,9 @@ class Part:
         """A batch of this part's values (B, *shape) as the float32 (B, width) of the flat vector."""
         s, n = self.space, len(x)
         if isinstance(s, gym.spaces.Discrete):
-            return np.eye(int(s.n), dtype=np.float32)[np.asarray(x).reshape(n) - int(s.start)]
+            out = np.zeros((n, self.width), dtype=np.float32)
+            out[np.arange(n), np.asarray(x).reshape(n) - int(s.start)] = 1.0
+            return out
         if isinstance(s, gym.spaces.MultiDiscrete):
             nvec, start = s.nvec.reshape(-1), s.start.reshape(-1)
             offsets = np.concatenate([[0], np.cumsum(nvec)[:-1]])
@@ -126,7 +140,7 @@ def _leaves(space: gym.Space, path: Path, parts: list[Part], left_out: list[str]
     elif isinstance(space, gym.spaces.Tuple):
         for i, sub in enumerate(space.spaces):
             _leaves(sub, (*path, i), parts, left_out, False)
-    elif isinstance(space, gym.spaces.Text) and not top:
+    elif not top and is_text(space):
         left_out.append(".".join(str(p) for p in path))
     elif isinstance(space, FLAT):
         parts.append(Part(path, space, 0 if is_image(space) else int(gym.spaces.flatdim(space))))
@@ -267,7 +281,7 @@ def add_batch_axis(space: gym.Space, obs: Any) -> Any:
         return {k: add_batch_axis(space.spaces[k], obs[k]) if k in space.spaces else obs[k] for k in obs}
     if isinstance(space, gym.spaces.Tuple):
         return tuple(add_batch_axis(s, o) for s, o in zip(space.spaces, obs, strict=True))
-    if isinstance(space, gym.spaces.Text):
+    if is_text(space):
         return (obs,)
     return np.asarray(obs)[None]
 
@@ -316,7 +330,7 @@ def _check_structure(space: gym.Space, obs: Any, path: Path) -> None:
         if not isinstance(obs, Mapping):
             raise PgrlError(f"the observation{where} is a {type(obs).__name__}; the agent expects a dict with keys "
                             f"{list(space.spaces)}")  # fmt: skip
-        missing = [k for k, s in space.spaces.items() if k not in obs and not isinstance(s, gym.spaces.Text)]
+        missing = [k for k, s in space.spaces.items() if k not in obs and not is_text(s)]
         extra = [k for k in obs if k not in space.spaces]
         if missing or extra:
             raise PgrlError(
@@ -352,12 +366,14 @@ def _check_range(space: gym.Space, x: np.ndarray, where: str) -> None:
 def same_structure(a: gym.Space, b: gym.Space) -> bool:
     """Whether two spaces take the same observations or actions: the same kinds, keys, shapes and dtypes
     (a Box's bounds aside: config.json may keep only their summary), the same sizes of the discrete ones."""
+    if is_text(a) and is_text(b):
+        return True  # left out of the input: any space of strings will do
     if type(a) is not type(b):
         return False
     if isinstance(a, gym.spaces.Dict):
         return list(a.spaces) == list(b.spaces) and all(same_structure(a[k], b[k]) for k in a.spaces)  # type: ignore[attr-defined, index]
     if isinstance(a, gym.spaces.Tuple):
         return len(a.spaces) == len(b.spaces) and all(map(same_structure, a.spaces, b.spaces))  # type: ignore[attr-defined]
-    if isinstance(a, gym.spaces.Box | gym.spaces.Text):
+    if isinstance(a, gym.spaces.Box):
         return a.shape == b.shape and a.dtype == b.dtype
     return a == b
