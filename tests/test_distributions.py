@@ -117,7 +117,7 @@ def test_every_action_space_acts_in_its_space(name: str) -> None:
     a, v, logp = ac.step(x)
     assert a.shape == (5, *ActionLayout.of(space).shape) and v.shape == (5,) and logp.shape == (5,)
     fast_logp, entropy = log_prob_entropy(ac.pi, x, torch.as_tensor(a))
-    dist, slow_logp = ac.pi(x, torch.as_tensor(a))
+    _dist, slow_logp = ac.pi(x, torch.as_tensor(a))
     torch.testing.assert_close(fast_logp, slow_logp)
     torch.testing.assert_close(fast_logp, torch.as_tensor(logp))  # the sampled log-prob is the update's
     assert entropy.shape == (5,)
@@ -131,7 +131,7 @@ def test_a_mask_of_the_wrong_shape_is_one_line() -> None:
     with pytest.raises(PgrlError, match="allows no action"):
         agent.act(np.zeros(2, np.float32), mask=np.zeros(4, bool))
     box = gym.spaces.Box(-1.0, 1.0, (1,))
-    with pytest.raises(PgrlError, match="Box.* actions take none"):
+    with pytest.raises(PgrlError, match=r"Box.* actions take none"):
         Agent(MLPActorCritic(obs_space, box), obs_space, box).act(np.zeros(2, np.float32), mask=np.ones(1, bool))
     for _ in range(50):
         assert agent.act(np.zeros(2, np.float32), mask=np.array([0, 0, 1, 0], bool)) == 2

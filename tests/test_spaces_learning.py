@@ -151,7 +151,7 @@ def train(env_fn: Any, tmp_path: Path, **kwargs: Any) -> tuple[pgrl.Agent, float
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["dict", "tuple"])
 def test_dict_and_tuple_observations_are_solved(kind: str, tmp_path: Path) -> None:
-    agent, score = train(limited(lambda: Corridor(kind)), tmp_path, epochs=6)
+    _agent, score = train(limited(lambda: Corridor(kind)), tmp_path, epochs=6)
     assert score == 1.0
 
 
