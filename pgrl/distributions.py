@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from torch.distributions import Categorical, Distribution, constraints
+from torch.distributions import Distribution, constraints
 
 MASKED_LOGIT = -1e8
 
@@ -133,8 +133,3 @@ class Bernoullis(Distribution):
     @property
     def mode(self) -> torch.Tensor:
         return (self.logits > 0).to(self.logits.dtype)
-
-
-def categorical(logits: torch.Tensor, mask: torch.Tensor | None = None) -> Categorical:
-    """The (masked) categorical distribution object of these logits."""
-    return Categorical(logits=masked(logits, mask), validate_args=False)

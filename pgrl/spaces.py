@@ -86,6 +86,7 @@ def is_text(space: gym.Space) -> bool:
 
 
 def unsupported(space: gym.Space, what: str = "observation") -> PgrlError:
+    """The one-line error for a space pgrl does not take, naming it, what pgrl takes and what to do."""
     advice = (
         "leave that part out (gymnasium.wrappers.FilterObservation) or encode it with an ObservationWrapper"
         if what == "observation"

@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from pgrl import ppo
-from pgrl.checkpoint import load_checkpoint
+from pgrl.checkpoint import load_checkpoint, save_checkpoint
 from pgrl.errors import PgrlError, TrainingInterrupted
 from pgrl.snapshot import decode, encode, env_state, rng_state, set_env_state, set_rng_state, vector_env_state
 
@@ -266,3 +266,12 @@ def test_every_algorithm_resumes_bit_identically(tmp_path: Path, algo: str) -> N
     fn(resume=str(tmp_path / "b"), eval_episodes=0, verbose=False)
     assert_same(load_checkpoint(tmp_path / "a"), load_checkpoint(tmp_path / "b"))
     assert deterministic_columns(tmp_path / "a") == deterministic_columns(tmp_path / "b")
+
+
+def test_numpy_scalars_in_env_state_survive_the_safe_loader(tmp_path: Path) -> None:
+    # numpy's float64 is a Python float subclass; saved as such it made torch's weights_only loader refuse the
+    # checkpoint (Blackjack-v1 keeps one in its state)
+    state = encode({"x": np.float64(0.5), "n": np.int64(3), "plain": 1.5})
+    save_checkpoint(tmp_path, {"env": state})
+    back = decode(load_checkpoint(tmp_path)["env"])
+    assert back == {"x": 0.5, "n": 3, "plain": 1.5} and type(back["x"]) is np.float64

@@ -55,7 +55,7 @@ def bare_id(env_id: str) -> str:
 def register(env_id: str) -> str:
     """Import (or call) what the ``module:EnvId`` form names, and return the bare, registered id; an id that
     is still unknown is refused with a one-line message (with the close matches)."""
-    if ":" in env_id:
+    if ":" in env_id and bare_id(env_id) not in gym.registry:  # registered already: nothing to import or call
         setup = env_id.rpartition(":")[0]
         try:
             importlib.import_module(setup)
@@ -74,6 +74,7 @@ def register(env_id: str) -> str:
 
 
 def unknown_env_message(env_id: str) -> str:
+    """The one-line message for an unknown env id, with the registered ids closest to it."""
     known = list(gym.registry.keys())
     close = difflib.get_close_matches(env_id, known, n=3, cutoff=0.6)
     hint = f"; did you mean {', '.join(close)}?" if close else "; see gymnasium.pprint_registry() for the ids"
@@ -164,8 +165,10 @@ class Wrapper:
         return cls
 
     def __call__(self, env: gym.Env) -> gym.Env:
+        # JSON has no tuples: a list argument is passed as a tuple (ResizeObservation's shape needs one)
+        kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in self.kwargs.items()}
         try:
-            return self.load()(env, **self.kwargs)  # type: ignore[no-any-return]
+            return self.load()(env, **kwargs)  # type: ignore[no-any-return]
         except TypeError as e:
             raise PgrlError(f"wrapper {self.path} refused its arguments {self.kwargs}: {e}") from e
         except (AssertionError, ValueError, gym.error.Error) as e:  # the wrapper's own check of the env
@@ -240,6 +243,16 @@ def name_env(
         raise PgrlError("env_kwargs go to gymnasium.make and need an env id; an env_fn makes its env itself")
     kwargs = check_json(dict(env_kwargs or {}), "env_kwargs")
     return NamedEnv(env, kwargs, tuple(Wrapper.parse(w) for w in wrappers or ()) + tuple(pixels))
+
+
+def options_config(
+    env_kwargs: Mapping[str, Any] | None, wrappers: Sequence[WrapperSpec] | None, pixels: Sequence[Wrapper] = ()
+) -> dict[str, Any] | None:
+    """config.json's ``env_kwargs`` and ``wrappers`` of the env options a call gave (None: it gave none)."""
+    if not env_kwargs and not wrappers and not pixels:
+        return None
+    return NamedEnv("", check_json(dict(env_kwargs or {}), "env_kwargs"),
+                    tuple(Wrapper.parse(w) for w in wrappers or ()) + tuple(pixels)).config()  # fmt: skip
 
 
 def from_config(config: Mapping[str, Any]) -> Any:

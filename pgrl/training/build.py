@@ -137,7 +137,9 @@ def build(config_class: type[Config], arguments: Mapping[str, Any]) -> Parts:
     """From an algorithm function's ``locals()``: its configuration, the envs (first: a bad env id or space is
     refused before anything is written), the seeded network and agent, and the run directory."""
     call = Call.parse(config_class, arguments)
-    env_fn, env_id, cfg = resolve_config(config_class, call.env_fn, call.given, call.options["resume"])
+    env_fn, env_id, cfg = resolve_config(
+        config_class, call.env_fn, call.given, call.options["resume"], call.env_options
+    )
     resumed = open_resumed(call, cfg) if call.options["resume"] is not None else None
     distributed.init()  # torchrun's WORLD_SIZE/RANK/MASTER_ADDR; a no-op in a single process
     rank_seed = distributed.rank_seed(call.seed)
