@@ -79,7 +79,7 @@ def main() -> None:
     print(f"{args.env}: {steps} steps in {seconds:.0f} s (evaluations included); training {sps:,.0f} steps/s "
           f"(median over epochs); random policy {rand:.2f}")  # fmt: skip
     print("| env steps | training return (epoch mean) | deterministic evaluation |\n|---:|---:|---:|")
-    for row in [*history[::max(1, len(history) // args.rows)], history[-1]]:
+    for row in [*history[:: max(1, len(history) // args.rows)], history[-1]]:
         ev = row.get("EvalAverageEpRet", math.nan)
         print(f"| {row['TotalEnvInteracts']:,} | {row['AverageEpRet']:.2f} | {'' if math.isnan(ev) else f'{ev:.2f}'} |")
 
