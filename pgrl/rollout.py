@@ -254,6 +254,9 @@ def _same_shapes(a: Any, b: Any) -> bool:
     return isinstance(a, np.ndarray) and a.shape == np.shape(b)
 
 
+ARS_MASKS = "ars does not use action masks (its policies act by argmax); use ppo, a2c, vpg or reinforce"
+
+
 def check_takes_masks(ac: Any) -> None:
     """Refuse a network that cannot take the env's action masks (``step(obs, mask=...)``, see :mod:`pgrl.networks`)."""
     params = inspect.signature(ac.step).parameters
@@ -318,7 +321,9 @@ def run_episodes(
             their Box columns, :meth:`pgrl.spaces.ObsLayout.box_values`).
         max_steps: the cap on an episode's length.
     """
-    obs, _ = envs.reset(seed=seed)  # type: ignore[arg-type]  # sync and async vector envs take a list
+    obs, info = envs.reset(seed=seed)  # type: ignore[arg-type]  # sync and async vector envs take a list
+    if MASK_KEY in info:  # these policies would take masked actions unknowingly
+        raise PgrlError(ARS_MASKS)
     N = envs.num_envs
     returns = np.zeros(N, dtype=np.float64)
     lengths = np.zeros(N, dtype=np.int64)

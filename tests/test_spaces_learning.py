@@ -203,3 +203,41 @@ def test_pixels_are_solved_with_the_cnn(tmp_path: Path) -> None:
     saved = pgrl.load(tmp_path)  # the CNN and its uint8 input come back from the checkpoint
     obs = Quadrants().reset(seed=5)[0]
     assert saved.act(obs, deterministic=True) == agent.act(obs, deterministic=True)
+
+
+SMOKE_ENVS = {
+    "dict": limited(lambda: Corridor("dict")),
+    "tuple": limited(lambda: Corridor("tuple")),
+    "multidiscrete": lambda: Match("multidiscrete"),
+    "multibinary": lambda: Match("multibinary"),
+    "masked": lambda: Match("masked"),
+    "pixels": Quadrants,
+}
+REFUSED = {
+    ("ars", "masked"): "ars does not use action masks",
+    ("ars", "pixels"): "ars takes observations without images",
+}
+
+
+@pytest.mark.parametrize("algo", ["vpg", "a2c", "reinforce", "ars"])
+@pytest.mark.parametrize("env", list(SMOKE_ENVS))
+def test_every_algorithm_takes_the_spaces_it_can(algo: str, env: str, tmp_path: Path) -> None:
+    """VPG, A2C and REINFORCE take every space and mask; ARS (a deterministic search over the MLP from the flat
+    observation) takes all but images and masks, and says so."""
+    Match.invalid_actions = 0
+    kwargs: dict[str, Any] = dict(epochs=2, eval_episodes=2, verbose=False, logger_kwargs={"output_dir": str(tmp_path)})
+    if algo == "ars":
+        kwargs.update(n_directions=2, top_b=1)
+    else:
+        kwargs.update(num_envs=2, steps_per_epoch=64)
+    run = getattr(pgrl, algo)
+    if (algo, env) in REFUSED:
+        with pytest.raises(pgrl.PgrlError, match=REFUSED[algo, env]):
+            run(SMOKE_ENVS[env], **kwargs)
+        return
+    agent, history = run(SMOKE_ENVS[env], **kwargs)
+    assert len(history) == 2 and (tmp_path / "eval.json").exists()
+    assert Match.invalid_actions == 0
+    saved = pgrl.load(tmp_path)
+    obs = SMOKE_ENVS[env]().reset(seed=3)[0]
+    np.testing.assert_array_equal(saved.act(obs, deterministic=True), agent.act(obs, deterministic=True))

@@ -40,7 +40,7 @@ from pgrl.errors import PgrlError
 from pgrl.nan_guard import a_non_finite_value
 from pgrl.networks import batched_forward, mode_net
 from pgrl.options import RunOptions
-from pgrl.rollout import run_episodes
+from pgrl.rollout import ARS_MASKS, run_episodes
 from pgrl.training import Run, Trained
 
 
@@ -198,7 +198,7 @@ def check_ars_spaces(agent: Agent) -> None:
             "or reinforce for image observations"
         )
     if agent.layout.mask_in_obs:
-        raise PgrlError("ars does not use action masks (its policies act by argmax); use ppo, a2c, vpg or reinforce")
+        raise PgrlError(ARS_MASKS)
 
 
 def all_returns(returns: torch.Tensor, mine: torch.Tensor, n_directions: int) -> torch.Tensor:
