@@ -4,7 +4,8 @@ beside a random policy's return.
 Usage::
 
     python benchmarks/pixels.py --env minatar.gym.register_envs:MinAtar/Breakout-v1 --steps 200000 --out runs/bench-minatar
-    python benchmarks/pixels.py --env CarRacing-v3 --steps 50000 --grayscale --frame-stack 4 --out runs/bench-carracing
+    python benchmarks/pixels.py --env CarRacing-v3 --steps 24576 --grayscale --resize 64 64 --frame-stack 4 \
+        --vec async --eval-episodes 3 --out runs/bench-carracing
 
 Prints a Markdown table (env steps, the mean training return of the epoch's finished episodes, the
 deterministic evaluation when ``--eval-every`` is set) for benchmarks/README.md; the run directory holds
@@ -57,6 +58,9 @@ def main() -> None:
     p.add_argument("--ent-coef", type=float, default=0.01)
     p.add_argument("--grayscale", action="store_true")
     p.add_argument("--frame-stack", type=int)
+    p.add_argument("--resize", type=int, nargs=2, metavar=("H", "W"))
+    p.add_argument("--vec", default="sync", help="sync or async (subprocess envs: CarRacing's step is ~10 ms)")
+    p.add_argument("--eval-episodes", type=int, default=10)
     p.add_argument("--eval-every", type=int)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True)
@@ -69,13 +73,14 @@ def main() -> None:
         args.env, seed=args.seed, epochs=epochs, num_envs=args.num_envs, steps_per_epoch=args.steps_per_epoch,
         pi_lr=args.pi_lr, update_epochs=args.update_epochs, minibatch_size=args.minibatch_size,
         ent_coef=args.ent_coef, ac_kwargs=dict(activation="relu"), grayscale=args.grayscale,
-        frame_stack=args.frame_stack, eval_every=args.eval_every, eval_episodes=10, verbose=False,
+        frame_stack=args.frame_stack, resize=tuple(args.resize) if args.resize else None, vectorization=args.vec,
+        eval_every=args.eval_every, eval_episodes=args.eval_episodes, verbose=False,
         logger_kwargs=dict(output_dir=args.out), overwrite=True,
     )  # fmt: skip
     seconds = time.perf_counter() - start
     steps = history[-1]["TotalEnvInteracts"]
     sps = np.median([row["StepsPerSecond"] for row in history[1:]] or [history[0]["StepsPerSecond"]])
-    rand = random_return(args.env, 10, 1000, grayscale=args.grayscale, frame_stack=args.frame_stack)
+    rand = random_return(args.env, args.eval_episodes, 1000, grayscale=args.grayscale, frame_stack=args.frame_stack)
     print(f"{args.env}: {steps} steps in {seconds:.0f} s (evaluations included); training {sps:,.0f} steps/s "
           f"(median over epochs); random policy {rand:.2f}")  # fmt: skip
     print("| env steps | training return (epoch mean) | deterministic evaluation |\n|---:|---:|---:|")

@@ -211,16 +211,14 @@ class Collector:
     def state_dict(self) -> dict[str, Any]:
         """The current observations, episode tallies and, where they allow it, the envs' own state
         (see :mod:`pgrl.snapshot`), as plain data for a checkpoint."""
-        try:
-            obs = encode(self.obs if isinstance(self.obs, dict | tuple) else np.asarray(self.obs))
-        except Unencodable:  # e.g. a Text part: the envs start afresh when resumed
-            return {"obs": None, "ep_return": encode(self.ep_return), "ep_length": encode(self.ep_length), "envs": None}
-        return {
-            "obs": obs,
-            "ep_return": encode(self.ep_return),
-            "ep_length": encode(self.ep_length),
-            "envs": vector_env_state(self.envs),
-        }
+        envs = vector_env_state(self.envs)
+        obs = None
+        if envs is not None:  # the observations matter only to envs that continue (images are large lists)
+            try:
+                obs = encode(self.obs if isinstance(self.obs, dict | tuple) else np.asarray(self.obs))
+            except Unencodable:  # e.g. a Text part: the envs start afresh when resumed
+                envs = None
+        return {"obs": obs, "ep_return": encode(self.ep_return), "ep_length": encode(self.ep_length), "envs": envs}
 
     def load_state_dict(self, state: dict[str, Any] | None, reseed: int | None = None) -> bool:
         """Continue where :meth:`state_dict` left off. Envs whose state cannot be restored (or a missing

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+import pgrl
 from pgrl.cli import main
 
 
@@ -71,3 +72,32 @@ def test_minigrid_image_wrapper_is_rebuilt_by_eval_and_watch(tmp_path: Path) -> 
     assert config["observation_space"]["shape"] == [7, 7, 3] and config["env_id"] == "minigrid:MiniGrid-Empty-5x5-v0"
     assert cli("eval", str(run), "--episodes", "2")[0] == 0
     assert cli("watch", str(run), "--out", str(tmp_path / "w.gif"), "--max-ep-len", "3")[0] == 0
+
+
+def test_minatar_trains_with_the_cnn_from_the_cli(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    status, _, err = cli("train", "ppo", "--env", "minatar.gym.register_envs:MinAtar/Breakout-v1", "--epochs", "1",
+                         "--steps-per-epoch", "256", "--eval-episodes", "1", "--out", str(run), "--quiet")  # fmt: skip
+    assert status == 0, err
+    config = json.loads((run / "config.json").read_text())
+    assert config["observation_space"] == {"type": "Box", "shape": [10, 10, 4], "dtype": "bool", "low": False,
+                                           "high": True}  # fmt: skip
+    assert any(k.startswith("pi.encoder.images.0.net.0.") for k in pgrl_state(run))  # the CNN's first convolution
+    assert cli("eval", str(run), "--episodes", "1")[0] == 0  # rebuilt through the registering function
+
+
+def pgrl_state(run: Path) -> dict:
+    return pgrl.load(run).ac.state_dict()
+
+
+def test_cliffwalking_evaluations_end_from_the_cli(tmp_path: Path) -> None:
+    # CliffWalking-v1 has no time limit: an untrained deterministic policy walks into a wall forever
+    run = tmp_path / "run"
+    status, _, err = cli("train", "ppo", "--env", "CliffWalking-v1", "--epochs", "1", "--steps-per-epoch", "256",
+                         "--eval-episodes", "2", "--out", str(run), "--quiet")  # fmt: skip
+    assert status == 0, err
+    result = json.loads((run / "eval.json").read_text())
+    if result["mean_length"] == 10_000:  # the cap cut them, and said so
+        assert "were cut at 10000 steps" in err
+    status, out, err = cli("eval", str(run), "--episodes", "2")
+    assert status == 0 and "over 2 deterministic episodes" in out
