@@ -21,6 +21,7 @@ from pgrl.algos.registry import ALGORITHMS, AlgoInfo
 from pgrl.algos.signature import in_signature_order
 from pgrl.checkpoint import load_config
 from pgrl.config import Hyperparameter
+from pgrl.envs import DEFAULT_EPISODE_CAP
 from pgrl.envs.named import parse_kwargs
 from pgrl.errors import PgrlError
 from pgrl.presets import PRESETS
@@ -134,7 +135,8 @@ def add_parser(sub: Any) -> None:
             "--eval-episodes",
             type=int,
             default=20,
-            help="deterministic episodes at the end, and in each --eval-every evaluation (default 20)",
+            help="deterministic episodes at the end, and in each --eval-every evaluation (default 20); an episode is "
+            f"capped at the env's time limit, else --max-ep-len, else {DEFAULT_EPISODE_CAP} steps",
         )
         p.add_argument(
             "--eval-every",
