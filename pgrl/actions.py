@@ -24,9 +24,7 @@ import gymnasium as gym
 import numpy as np
 
 from pgrl.errors import PgrlError
-from pgrl.spaces import MASK_KEY, WHAT_PGRL_TAKES
-
-ACTION_SPACES = (gym.spaces.Discrete, gym.spaces.Box, gym.spaces.MultiDiscrete, gym.spaces.MultiBinary)
+from pgrl.spaces import MASK_KEY
 
 
 @dataclass(frozen=True)
@@ -112,6 +110,3 @@ def mask_of(obs: Any, info: Mapping[str, Any] | None, in_obs: bool) -> Any:
     if info is not None and MASK_KEY in info:
         return info[MASK_KEY]
     return None
-
-
-__all__ = ["ACTION_SPACES", "WHAT_PGRL_TAKES", "ActionLayout", "mask_of"]

@@ -14,8 +14,11 @@ from hypothesis import strategies as st
 
 from pgrl.agent import Agent
 from pgrl.checkpoint import space_from_json, space_to_json
+from pgrl.envs import make_vec_env
 from pgrl.errors import PgrlError
 from pgrl.networks import MLPActorCritic
+from pgrl.normalize import RunningMeanStd
+from pgrl.rollout import Collector
 from pgrl.spaces import VECTOR_KEY, ObsLayout, image_channels, image_geometry, is_image, same_structure
 
 Box, Discrete, MultiDiscrete, MultiBinary = (
@@ -188,3 +191,29 @@ def test_refused_spaces_name_the_space_and_what_to_do() -> None:
             PgrlError, match=r"unsupported observation space .*pgrl takes Box, Discrete.*leave that part"
         ):
             ObsLayout.of(space)
+
+
+class _Picture(gym.Env):
+    def __init__(self) -> None:
+        self.observation_space = gym.spaces.Dict(
+            {"image": Box(0, 255, (8, 8, 3), np.uint8), "speed": Box(-1.0, 1.0, (1,), np.float32)}
+        )
+        self.action_space = Discrete(2)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:
+        super().reset(seed=seed)
+        return self.observation_space.sample(), {}
+
+    def step(self, action: object) -> tuple[dict, float, bool, bool, dict]:
+        return self.observation_space.sample(), 0.0, False, False, {}
+
+
+def test_the_rollout_keeps_images_as_uint8() -> None:
+    envs = make_vec_env(_Picture, 2, seed=0)
+    space = envs.single_observation_space
+    agent = Agent(MLPActorCritic(space, Discrete(2), hidden_sizes=(4,)), space, Discrete(2), RunningMeanStd((1,)))
+    rollout = Collector(envs, agent, 5, seed=0).collect()
+    assert isinstance(rollout.obs, dict)
+    assert rollout.obs["image"].dtype == np.uint8 and rollout.obs["image"].shape == (5, 2, 8, 8, 3)
+    assert rollout.obs[VECTOR_KEY].dtype == np.float32 and rollout.obs[VECTOR_KEY].shape == (5, 2, 1)
+    assert agent.obs_rms is not None and agent.obs_rms.mean.shape == (1,)  # statistics of the Box part only
