@@ -218,7 +218,10 @@ class Collector:
                 obs = encode(self.obs if isinstance(self.obs, dict | tuple) else np.asarray(self.obs))
             except Unencodable:  # e.g. a Text part: the envs start afresh when resumed
                 envs = None
-        return {"obs": obs, "ep_return": encode(self.ep_return), "ep_length": encode(self.ep_length), "envs": envs}
+        state = {"obs": obs, "ep_return": encode(self.ep_return), "ep_length": encode(self.ep_length), "envs": envs}
+        if self.mask is not None and envs is not None:  # an info mask comes with no observation: kept here
+            state["mask"] = encode(self.mask.numpy())
+        return state
 
     def load_state_dict(self, state: dict[str, Any] | None, reseed: int | None = None) -> bool:
         """Continue where :meth:`state_dict` left off. Envs whose state cannot be restored (or a missing
@@ -228,9 +231,10 @@ class Collector:
             self.obs = obs
             self.ep_return = decode(state["ep_return"])  # type: ignore[index]
             self.ep_length = decode(state["ep_length"])  # type: ignore[index]
-            if self.masked and not self.layout.mask_in_obs:  # an info mask is not in the checkpoint
+            saved_mask = state.get("mask")  # type: ignore[union-attr]
+            if self.masked and not self.layout.mask_in_obs and saved_mask is None:
                 return self._restart(reseed)
-            self.mask = self._mask(self.obs, {})
+            self.mask = self._mask(self.obs, {MASK_KEY: decode(saved_mask)} if saved_mask is not None else {})
             return True
         return self._restart(reseed)
 
