@@ -10,7 +10,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from pgrl.actions import ActionLayout, mask_of
 from pgrl.normalize import RunningMeanStd
+from pgrl.spaces import ObsLayout
 
 
 class Agent:
@@ -22,9 +24,10 @@ class Agent:
 
     Example::
 
-        obs, _ = env.reset(seed=0)
+        obs, info = env.reset(seed=0)
         while True:
-            obs, r, terminated, truncated, _ = env.step(agent.act(obs, deterministic=True))
+            action = agent.act(obs, deterministic=True, mask=info.get("action_mask"))
+            obs, r, terminated, truncated, info = env.step(action)
             if terminated or truncated:
                 break
     """
@@ -45,47 +48,83 @@ class Agent:
         self.config = config or {}
         self.run_dir: Path | None = None
         """The run directory the agent was trained in or loaded from (None for an agent built by hand)."""
+        self.layout = ObsLayout.of(observation_space)
+        self.actions = ActionLayout.of(action_space)
         self._obs_shape = tuple(observation_space.shape or ())
+        self._single_box = self.layout.single_box
         self._discrete = isinstance(action_space, gym.spaces.Discrete)
-        if isinstance(action_space, gym.spaces.Box):
-            self._low, self._high = action_space.low, action_space.high
+        # the actions the env takes are the stored ones (a Discrete space starting at 0) or need converting
+        self._as_stored = self._discrete and not action_space.start  # type: ignore[attr-defined]
+        self._box_1d = isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1
+        if self._box_1d:
+            self._low, self._high = action_space.low, action_space.high  # type: ignore[attr-defined]
 
-    def obs_tensor(self, obs: np.ndarray, update_stats: bool = False) -> torch.Tensor:
-        """A batch of raw observations (B, *obs_shape) as the float32 tensor (B, obs_dim) the networks take,
-        normalised when the agent normalises (and folded into the statistics if ``update_stats``)."""
-        obs = np.asarray(obs).reshape(len(obs), -1)
-        if self.obs_rms is not None:
-            if update_stats:
-                self.obs_rms.update(obs)
-            obs = self.obs_rms.normalize(obs)
-        return torch.from_numpy(np.ascontiguousarray(obs, dtype=np.float32))
+    def obs_tensor(self, obs: Any, update_stats: bool = False) -> Any:
+        """A batch of raw observations (B, *obs_shape), or the Dict / Tuple of batched parts a vector env
+        gives, as the network's input (:mod:`pgrl.spaces`): a float32 tensor (B, obs_dim), or a dict of
+        tensors with images. Box parts are normalised when the agent normalises (and folded into the
+        statistics if ``update_stats``)."""
+        if self._single_box:
+            obs = np.asarray(obs).reshape(len(obs), -1)
+            if self.obs_rms is not None:
+                if update_stats:
+                    self.obs_rms.update(obs)
+                obs = self.obs_rms.normalize(obs)
+            return torch.from_numpy(np.ascontiguousarray(obs, dtype=np.float32))
+        rms = self.obs_rms if self.obs_rms is not None and self.layout.box_dim else None
+        if rms is not None and update_stats:
+            rms.update(self.layout.box_values(obs))
+        return self.layout.network_input(obs, rms.normalize if rms is not None else None)
 
     def to_env_action(self, actions: np.ndarray) -> np.ndarray:
-        """Actions as the env takes them: Box actions clipped to the bounds (the buffer keeps them unclipped)."""
-        if self._discrete:
+        """Actions as the env takes them (:mod:`pgrl.actions`): Box actions clipped to the bounds (the buffer
+        keeps them unclipped) and shaped as the space; Discrete and MultiDiscrete from their start."""
+        if self._as_stored:
             return actions
-        return np.clip(actions, self._low, self._high)
+        if self._box_1d:
+            return np.clip(actions, self._low, self._high)
+        return self.actions.to_env(actions)
 
-    def act(self, obs: np.ndarray, deterministic: bool = False) -> Any:
-        """Action for one observation (returns an int or a 1-D array) or a batch (B, *obs_shape) -> (B, ...).
+    def mask_tensor(self, mask: Any, batch: int) -> torch.Tensor:
+        """An action mask (the env's (n,) or (B, n) bools) as the (B, n) bool tensor the network takes;
+        a mask of the wrong shape is refused with a one-line :class:`pgrl.PgrlError`."""
+        return torch.from_numpy(self.actions.check_mask(mask, batch))
+
+    def act(self, obs: Any, deterministic: bool = False, mask: Any = None) -> Any:
+        """Action for one observation (returns an int or an array) or a batch (B, *obs_shape) -> (B, ...).
 
         ``deterministic`` takes the mode of the policy: argmax for discrete, the mean for Gaussian.
+        ``mask``: the env's action mask (``info["action_mask"]``), when it gives one; a Dict observation's
+        ``"action_mask"`` is taken by itself. Masked actions are never taken. An observation that does not
+        fit the observation space (shape, dtype, Dict keys) is refused with a one-line :class:`pgrl.PgrlError`.
         """
-        obs = np.asarray(obs)
-        single = obs.shape == self._obs_shape
-        x = self.obs_tensor(obs[None] if single else obs)
+        if self._single_box:
+            obs = np.asarray(obs)
+            single = obs.shape == self._obs_shape
+            if not single or obs.dtype.kind not in "biuf":
+                self.layout.batch(obs)  # a batch passes; anything else is refused, naming the shapes
+            batch = obs[None] if single else obs
+        else:
+            batch, single = self.layout.batch(obs)
+        x = self.obs_tensor(batch)
+        mask = mask_of(batch, None, True) if self.layout.mask_in_obs else mask
+        kwargs = {} if mask is None else {"mask": self.mask_tensor(mask, _batch_size(x))}
         with torch.no_grad():
             if deterministic:
-                dist, _ = self.ac.pi(x)
+                dist, _ = self.ac.pi(x, **kwargs)
                 a = dist.mode.numpy()
             else:
-                a = np.asarray(self.ac.act(x))
+                a = np.asarray(self.ac.act(x, **kwargs))
         a = self.to_env_action(a)
         if single:
             return int(a[0]) if self._discrete else a[0]
         return a
 
-    def value(self, obs: np.ndarray) -> np.ndarray:
+    def value(self, obs: Any) -> np.ndarray:
         """Critic's V for a batch of raw observations, (B,)."""
         with torch.inference_mode():
             return self.ac.v(self.obs_tensor(obs)).numpy()
+
+
+def _batch_size(x: Any) -> int:
+    return len(x) if isinstance(x, torch.Tensor) else len(next(iter(x.values())))

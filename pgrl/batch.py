@@ -4,28 +4,35 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
 from pgrl.rollout import Rollout
 
+Obs = torch.Tensor | dict[str, torch.Tensor]
+"""Network inputs: (B, obs_dim), or a dict of (B, ...) tensors for an observation with images (pgrl.spaces)."""
+
 
 @dataclass
 class Batch:
     """A rollout flattened to (B,) samples, B = T * N, as tensors."""
 
-    obs: torch.Tensor  # (B, obs_dim)
+    obs: Obs  # (B, obs_dim) or a dict of (B, ...)
     act: torch.Tensor  # (B,) or (B, act_dim)
     logp: torch.Tensor  # (B,) log-probs when the actions were taken
     adv: torch.Tensor  # (B,)
     ret: torch.Tensor  # (B,) critic targets
+    mask: torch.Tensor | None = None  # (B, mask_size) the action masks the actions were taken under
 
     def __len__(self) -> int:
         return len(self.adv)
 
     def __getitem__(self, idx: torch.Tensor) -> Batch:
-        return Batch(self.obs[idx], self.act[idx], self.logp[idx], self.adv[idx], self.ret[idx])
+        obs = self.obs[idx] if isinstance(self.obs, torch.Tensor) else {k: v[idx] for k, v in self.obs.items()}
+        mask = None if self.mask is None else self.mask[idx]
+        return Batch(obs, self.act[idx], self.logp[idx], self.adv[idx], self.ret[idx], mask)
 
 
 def _flat(x: np.ndarray) -> torch.Tensor:
@@ -33,9 +40,14 @@ def _flat(x: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(x.reshape(-1, *x.shape[2:]).copy())
 
 
+def _flat_obs(obs: Any) -> Obs:
+    return _flat(obs) if isinstance(obs, np.ndarray) else {k: _flat(v) for k, v in obs.items()}
+
+
 def make_batch(rollout: Rollout, adv: np.ndarray, ret: np.ndarray) -> Batch:
     """The (T, N) rollout with its advantages and critic targets (each (T, N)) as a (B,) batch."""
-    return Batch(_flat(rollout.obs), _flat(rollout.actions), _flat(rollout.logp), _flat(adv), _flat(ret))
+    mask = None if rollout.masks is None else _flat(rollout.masks)
+    return Batch(_flat_obs(rollout.obs), _flat(rollout.actions), _flat(rollout.logp), _flat(adv), _flat(ret), mask)
 
 
 def minibatches(batch: Batch, size: int) -> Iterator[Batch]:

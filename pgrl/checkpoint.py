@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,7 @@ from pgrl.errors import PgrlError
 from pgrl.files import atomic_write
 from pgrl.rundir import CHECKPOINT, CONFIG
 from pgrl.snapshot import rng_state
+from pgrl.spaces import is_text
 
 if TYPE_CHECKING:
     from pgrl.agent import Agent
@@ -109,27 +111,60 @@ def load_config(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     return config
 
 
+FULL_BOUNDS = 64
+"""A Box with at most this many entries keeps every bound in config.json; a larger one with bounds that
+differ is summarised by their minimum and maximum (CarRacing's pixels would take a megabyte)."""
+
+
 def space_to_json(space: gym.Space) -> dict[str, Any]:
-    """Describe a Discrete or Box space in plain JSON (so loading an agent needs no env)."""
+    """Describe a space in plain JSON (so loading an agent needs no env): Discrete, Box, MultiDiscrete,
+    MultiBinary, Dict, Tuple and Text (which pgrl leaves out). A Box's bounds are one number each when they
+    are all equal, every bound when it is small, else a summary (``"bounds": "summary"``: min and max)."""
     if isinstance(space, gym.spaces.Discrete):
         return {"type": "Discrete", "n": int(space.n), "start": int(space.start)}
     if isinstance(space, gym.spaces.Box):
-        return {
-            "type": "Box",
-            "shape": list(space.shape),
-            "dtype": str(space.dtype),
-            "low": space.low.tolist(),
-            "high": space.high.tolist(),
-        }
+        out: dict[str, Any] = {"type": "Box", "shape": list(space.shape), "dtype": str(space.dtype)}
+        low, high = np.asarray(space.low), np.asarray(space.high)
+        if low.size and (low == low.flat[0]).all() and (high == high.flat[0]).all():
+            return {**out, "low": low.flat[0].item(), "high": high.flat[0].item()}
+        if low.size <= FULL_BOUNDS:
+            return {**out, "low": low.tolist(), "high": high.tolist()}
+        return {**out, "low": low.min().item(), "high": high.max().item(), "bounds": "summary"}
+    if isinstance(space, gym.spaces.MultiDiscrete):
+        return {"type": "MultiDiscrete", "nvec": space.nvec.tolist(), "start": space.start.tolist()}
+    if isinstance(space, gym.spaces.MultiBinary):
+        return {"type": "MultiBinary", "n": np.asarray(space.n).tolist()}
+    if isinstance(space, gym.spaces.Dict):
+        return {"type": "Dict", "spaces": {k: space_to_json(v) for k, v in space.spaces.items()}}
+    if isinstance(space, gym.spaces.Tuple):
+        return {"type": "Tuple", "spaces": [space_to_json(v) for v in space.spaces]}
+    if isinstance(space, gym.spaces.Text):
+        return {"type": "Text", "max_length": int(space.max_length), "min_length": int(space.min_length)}
+    if is_text(space):  # another space of strings (MiniGrid's mission): pgrl leaves it out, a Text will do
+        return {"type": "Text", "max_length": int(getattr(space, "max_length", None) or 1024), "min_length": 0}
     raise PgrlError(f"unsupported space {space}")
 
 
 def space_from_json(d: dict[str, Any]) -> gym.Space:
-    if d.get("type") == "Discrete":
+    """The inverse of :func:`space_to_json` (a summarised Box gets its min and max as every bound); reads the
+    config.json of older pgrl versions too (Box bounds as full lists)."""
+    kind = d.get("type")
+    if kind == "Discrete":
         return gym.spaces.Discrete(int(d["n"]), start=int(d.get("start", 0)))
-    if d.get("type") == "Box":
+    if kind == "Box":
         dtype = np.dtype(d["dtype"])
-        low = np.asarray(d["low"], dtype=dtype).reshape(d["shape"])
-        high = np.asarray(d["high"], dtype=dtype).reshape(d["shape"])
-        return gym.spaces.Box(low=low, high=high, dtype=dtype)  # type: ignore[arg-type]
+        low = np.broadcast_to(np.asarray(d["low"], dtype=dtype), d["shape"])
+        high = np.broadcast_to(np.asarray(d["high"], dtype=dtype), d["shape"])
+        return gym.spaces.Box(low=low.copy(), high=high.copy(), dtype=dtype)  # type: ignore[arg-type]
+    if kind == "MultiDiscrete":
+        return gym.spaces.MultiDiscrete(np.asarray(d["nvec"]), start=np.asarray(d.get("start", 0)))
+    if kind == "MultiBinary":
+        return gym.spaces.MultiBinary(d["n"])
+    if kind == "Dict":
+        # an OrderedDict keeps the recorded order (gymnasium sorts the keys of a plain dict)
+        return gym.spaces.Dict(OrderedDict((k, space_from_json(v)) for k, v in d["spaces"].items()))
+    if kind == "Tuple":
+        return gym.spaces.Tuple([space_from_json(v) for v in d["spaces"]])
+    if kind == "Text":
+        return gym.spaces.Text(int(d["max_length"]), min_length=int(d.get("min_length", 1)))
     raise PgrlError(f"unknown space description {d!r} in config.json")

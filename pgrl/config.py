@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, Self
 
+from pgrl.encoders import check_encoder
 from pgrl.errors import PgrlError
 from pgrl.presets import PRESETS
 
@@ -155,6 +156,10 @@ class Config:
     activation: str = hyperparameter(
         "tanh", "activation of the hidden layers (tanh, relu, elu, gelu, ...)", network=True
     )
+    encoder: str = hyperparameter(
+        "auto", "how image observations are encoded: auto (a CNN when the observation has an image), cnn, or mlp "
+        "(the pixels flattened)", check_encoder, network=True,
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
         self.check()
@@ -182,8 +187,8 @@ class Config:
 
     @classmethod
     def preset(cls, env_id: str) -> dict[str, Any]:
-        """The env's preset for this algorithm (empty when pgrl has none)."""
-        return dict(PRESETS.get(cls.algo, {}).get(env_id, {}))
+        """The env's preset for this algorithm (empty when pgrl has none); ``module:EnvId`` takes EnvId's."""
+        return dict(PRESETS.get(cls.algo, {}).get(env_id.rpartition(":")[2], {}))
 
     @classmethod
     def interpret(cls, given: dict[str, Any]) -> dict[str, Any]:
@@ -236,6 +241,7 @@ class Config:
         kwargs = dict(ac_kwargs)
         kwargs.setdefault("hidden_sizes", tuple(self.hidden_sizes))
         kwargs.setdefault("activation", self.activation)
+        kwargs.setdefault("encoder", self.encoder)
         layer_sizes("hidden_sizes", kwargs["hidden_sizes"])
         return kwargs
 

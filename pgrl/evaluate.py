@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
+from pgrl.actions import mask_of
 from pgrl.agent import Agent
 from pgrl.envs import EnvSpec, make_vec_env
+from pgrl.envs.limits import DEFAULT_EPISODE_CAP, cut_flags, env_label, warn_cut
 
 EVAL_SEED_OFFSET = 1_000_000  # evaluation episodes never replay the training seeds
 
@@ -23,28 +27,41 @@ def evaluate(
 
     The episodes run in ``num_envs`` parallel copies (default min(episodes, 10)); copy i runs a fixed
     quota of episodes so that the result does not depend on which episodes end first. With
-    ``deterministic`` the policy's mode is used (argmax / Gaussian mean).
+    ``deterministic`` the policy's mode is used (argmax / Gaussian mean). Every episode ends: it is capped
+    at the env's time limit, else ``max_ep_len``, else :data:`pgrl.envs.DEFAULT_EPISODE_CAP` steps, with a
+    one-line warning when that cap cut an episode. Action masks (``info["action_mask"]`` or the
+    observation's) are obeyed.
     """
     n = num_envs or min(episodes, 10)
-    envs = make_vec_env(env, n, seed=seed + EVAL_SEED_OFFSET, max_ep_len=max_ep_len)
+    envs = make_vec_env(env, n, seed=seed + EVAL_SEED_OFFSET, max_ep_len=max_ep_len, episode_cap=DEFAULT_EPISODE_CAP)
     quota = np.full(n, episodes // n)
     quota[: episodes % n] += 1
     returns: list[list[float]] = [[] for _ in range(n)]
     lengths: list[list[int]] = [[] for _ in range(n)]
     ep_ret = np.zeros(n)
     ep_len = np.zeros(n, dtype=np.int64)
+    cut = 0
     try:
-        obs, _ = envs.reset(seed=seed + EVAL_SEED_OFFSET)
+        obs, info = envs.reset(seed=seed + EVAL_SEED_OFFSET)
         while any(len(returns[i]) < quota[i] for i in range(n)):
-            obs, r, term, trunc, _ = envs.step(agent.act(obs, deterministic=deterministic))
+            action = agent.act(obs, deterministic=deterministic, mask=_info_mask(agent, info))
+            obs, r, term, trunc, info = envs.step(action)
             ep_ret += r
             ep_len += 1
+            capped = cut_flags(info, n) if (term | trunc).any() else None
             for i in np.flatnonzero(term | trunc):
                 if len(returns[i]) < quota[i]:
+                    cut += bool(capped is not None and capped[i])
                     returns[i].append(float(ep_ret[i]))
                     lengths[i].append(int(ep_len[i]))
                 ep_ret[i] = 0.0
                 ep_len[i] = 0
     finally:
         envs.close()
+    warn_cut(cut, episodes, env_label(env))
     return np.array([x for rs in returns for x in rs]), np.array([x for ls in lengths for x in ls])
+
+
+def _info_mask(agent: Agent, info: dict[str, Any]) -> Any:
+    """The env's ``info["action_mask"]`` (the observation's own mask the agent takes by itself)."""
+    return None if agent.layout.mask_in_obs else mask_of(None, info, False)

@@ -38,6 +38,7 @@ from pgrl.algos.registry import ALGORITHMS
 from pgrl.analysis import load_run, score_column, summarize_group
 from pgrl.checkpoint import load_checkpoint, load_config
 from pgrl.config import hyperparameters
+from pgrl.envs.named import name_env, options_config
 from pgrl.errors import PgrlError
 from pgrl.logger import atomic_write_text
 from pgrl.networks import json_ac_kwargs
@@ -136,9 +137,10 @@ def baseline(algo: str, env: str) -> dict[str, Any]:
     return values
 
 
-def expected_config(v: Variant) -> dict[str, Any] | None:
+def expected_config(v: Variant, env_options: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
     """What the variant's run writes to config.json, as ``{"hyperparameters.lam": 0.9, "ac_kwargs.activation":
-    "relu", "eval_every": None, ...}``; None when the algorithm refuses the values (the run says why)."""
+    "relu", "eval_every": None, ...}`` (``env_options``: the grid's env_kwargs and wrappers); None when the
+    algorithm refuses the values (the run says why)."""
     info = ALGORITHMS[v.algo]
     varied, network = axes(v.algo)
     run_options = set(varied) - {hp.name for hp in hyperparameters(info.config)}
@@ -148,7 +150,9 @@ def expected_config(v: Variant) -> dict[str, Any] | None:
         ac_kwargs = json_ac_kwargs(cfg.network_kwargs({k: x for k, x in v.hyperparameters.items() if k in network}))
     except PgrlError:
         return None
-    out: dict[str, Any] = {"env_id": v.env, "seed": v.seed}
+    options = env_options or {}
+    record = options_config(options.get("env_kwargs"), options.get("wrappers")) or {"env_kwargs": {}, "wrappers": []}
+    out: dict[str, Any] = {"env_id": v.env, "seed": v.seed, **{k: record[k] for k in ("env_kwargs", "wrappers")}}
     out.update({f"hyperparameters.{k}": x for k, x in cfg.to_json().items()})
     out.update({f"ac_kwargs.{k}": x for k, x in ac_kwargs.items()})
     defaults = baseline(v.algo, v.env)
@@ -157,10 +161,10 @@ def expected_config(v: Variant) -> dict[str, Any] | None:
     return out
 
 
-def differences(v: Variant) -> list[str]:
+def differences(v: Variant, env_options: Mapping[str, Any] | None = None) -> list[str]:
     """How the run already in the variant's directory differs from the variant: ``["lam=0.95 (the grid
     asks 0.9)", ...]``; empty when it matches (or holds no run, or the values are refused)."""
-    expected = expected_config(v)
+    expected = expected_config(v, env_options)
     config_file = Path(v.run_dir) / CONFIG
     if expected is None or not config_file.exists():
         return []
@@ -195,6 +199,8 @@ class Grid:
         out: the grid's directory; run ``name/s<seed>`` goes to ``out/name/s<seed>``.
         algos, envs, seeds: what to combine (a single value may be given bare).
         eval_episodes: deterministic episodes of each run's final evaluation (eval.json).
+        env_kwargs, wrappers: how every run makes its env (the run options of the same names); recorded in
+            each run's config.json, so an interrupted run resumes on the same env.
         **hyperparameters: each a list of values (a bare value: one value), passed to the algorithm
             (``hidden_sizes`` and ``activation`` go to the network). A hyperparameter an algorithm does
             not take is left out of that algorithm's runs; one that no algorithm takes is refused.
@@ -208,9 +214,15 @@ class Grid:
         envs: str | Sequence[str] = "CartPole-v1",
         seeds: int | Sequence[int] = (0,),
         eval_episodes: int = 20,
+        env_kwargs: Mapping[str, Any] | None = None,
+        wrappers: Sequence[Any] | None = None,
         **hyperparameters: Any,
     ) -> None:
         self.out = Path(out)
+        self.env_options: dict[str, Any] = {"env_kwargs": dict(env_kwargs) if env_kwargs else None,
+                            "wrappers": list(wrappers) if wrappers else None}  # fmt: skip
+        for env in [envs] if isinstance(envs, str) else list(envs):  # a bad env option fails before any run
+            name_env(env, self.env_options["env_kwargs"], self.env_options["wrappers"])
         self.algos = [algos] if isinstance(algos, str) else list(algos)
         self.envs = [envs] if isinstance(envs, str) else list(envs)
         self.seeds = [seeds] if isinstance(seeds, int) else list(seeds)
@@ -292,7 +304,7 @@ class Grid:
         if plot is not None:
             check_format(plot)
         variants = self.variants()
-        stale = {v.label: d for v in variants if (d := differences(v))}
+        stale = {v.label: d for v in variants if (d := differences(v, self.env_options))}
         if stale and not fresh:
             label, diff = next(iter(stale.items()))
             more = f"; {len(stale) - 1} more runs differ" if len(stale) > 1 else ""
@@ -304,7 +316,9 @@ class Grid:
             self.out.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise PgrlError(f"cannot make the grid's directory {str(self.out)!r}: {e.strerror or e}") from e
-        specs = [_spec(v, self.eval_episodes, fresh=v.label in stale) for v in variants]
+        specs = [
+            {**_spec(v, self.eval_episodes, fresh=v.label in stale), "env_options": self.env_options} for v in variants
+        ]
         start = time.perf_counter()
         if backend == "ray":
             results = _run_ray(specs, ray_address, verbose)
@@ -381,6 +395,7 @@ def run_variant(spec: dict[str, Any]) -> dict[str, Any]:
             else:
                 kwargs["logger_kwargs"] = {"output_dir": str(run_dir), "exp_name": spec["name"]}
                 kwargs["overwrite"] = state in ("broken", "stale")
+                kwargs.update({k: v for k, v in (spec.get("env_options") or {}).items() if v})
                 result["status"] = "replaced" if state == "stale" else "done"
             ALGORITHMS[spec["algo"]].fn(**kwargs)
     except Exception as e:  # one failing run does not stop the grid

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from torch import nn
 
 from pgrl.agent import Agent
 from pgrl.checkpoint import load_checkpoint, load_config, space_from_json
+from pgrl.envs import make_env_fn
+from pgrl.envs.named import from_config
 from pgrl.errors import PgrlError
 from pgrl.networks import MLPActorCritic, class_path
 from pgrl.normalize import RunningMeanStd
 from pgrl.rundir import BEST
+from pgrl.spaces import ObsLayout, same_structure
 
 
 def load(
@@ -55,8 +57,36 @@ def load(
     ac.eval()
     obs_rms = None
     if state.get("obs_rms") is not None:
-        obs_rms = RunningMeanStd((int(np.prod(obs_space.shape or ())),))
+        obs_rms = RunningMeanStd((ObsLayout.of(obs_space).box_dim,))
         obs_rms.load_state_dict(state["obs_rms"])
     agent = Agent(ac, obs_space, act_space, obs_rms, config)
     agent.run_dir = Path(run_dir)
     return agent
+
+
+def env_of_run(config: Mapping[str, Any], run_dir: str | os.PathLike[str], purpose: str = "evaluate") -> Any:
+    """The env a run trained on, rebuilt from its config.json (its id, env_kwargs and wrappers), for
+    ``pgrl eval`` and ``pgrl watch``. A run whose env a Python function made is rebuilt from the id only
+    when that gives the same spaces; otherwise the message says how to pass the function back."""
+    made_by = config.get("env_fn")
+    env = from_config(config)
+    how = (
+        f"{purpose} it from Python with the same function: pgrl.evaluate(pgrl.load({str(run_dir)!r}), env_fn) or "
+        f"pgrl.watch({str(run_dir)!r}, env=env_fn) (an env_fn making its env with render_mode='rgb_array')"
+    )
+    if env is None:
+        raise PgrlError(f"the run in {str(run_dir)!r} records no env id; {how}")
+    try:
+        probe = make_env_fn(env)()
+    except PgrlError as e:
+        raise PgrlError(f"the run's env {config.get('env_id')!r} cannot be made here ({e}); {how}") from e
+    same = same_structure(probe.observation_space, space_from_json(config["observation_space"])) and same_structure(
+        probe.action_space, space_from_json(config["action_space"])
+    )
+    probe.close()
+    if not same:
+        what = f"made by the function {made_by}" if made_by else f"{config.get('env_id')!r}"
+        raise PgrlError(
+            f"the run in {str(run_dir)!r} trained on an env {what} whose spaces the id alone does not give; {how}"
+        )
+    return env

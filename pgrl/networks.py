@@ -4,15 +4,21 @@ The protocol is Spinning Up's, so a course's own module plugs in unchanged. An a
 ``nn.Module`` built as ``actor_critic(observation_space, action_space, **ac_kwargs)`` with:
 
 - ``pi(obs, act=None) -> (dist, logp)``: a ``torch.distributions`` object for the batch of
-  observations (B, obs_dim), and, when ``act`` is given, log pi(act|obs) shaped (B,) (None otherwise).
+  observations, and, when ``act`` is given, log pi(act|obs) shaped (B,) (None otherwise).
 - ``v(obs) -> values``: the critic, (B,).
 - ``step(obs) -> (a, v, logp)``: numpy arrays, sampled action (B, *act_shape), value (B,), log-prob (B,);
   called once per environment step for all envs together, without gradients.
 - ``act(obs) -> a``: a sampled action as a numpy array.
 
-Deterministic actions (evaluation) are ``dist.mode``: argmax for categorical, the mean for Gaussian.
-``MLPActorCritic`` also samples without building a ``torch.distributions`` object in ``step``, which
-is the hot path of data collection.
+``obs`` is the batch as :mod:`pgrl.spaces` lays it out: a float32 tensor (B, obs_dim) (a Box's values
+flattened, Discrete parts one-hot, Dict and Tuple parts concatenated), or, for an observation with an
+image, a dict of tensors (``"vector"`` and the raw uint8 images; :class:`pgrl.encoders.ObsEncoder`
+encodes it). Actions are stored flat (:mod:`pgrl.actions`). When the env gives action masks, ``pi``,
+``step`` and ``act`` also get ``mask=`` (a bool tensor (B, n), True where an action is allowed).
+
+Deterministic actions (evaluation) are ``dist.mode``: argmax for categorical, the mean for Gaussian,
+1 where the logit is positive for Bernoulli. ``MLPActorCritic`` also samples without building a
+``torch.distributions`` object in ``step``, which is the hot path of data collection.
 """
 
 from __future__ import annotations
@@ -27,7 +33,21 @@ import torch
 from torch import nn
 from torch.distributions import Categorical, Distribution, Normal
 
+from pgrl.actions import ActionLayout
+from pgrl.distributions import (
+    MASKED_LOGIT,
+    Bernoullis,
+    MultiCategorical,
+    Segments,
+    bernoulli_log_prob_entropy,
+    entropy_of_log_probs,
+    gumbel_argmax,
+    masked,
+    multi_categorical_log_prob_entropy,
+)
+from pgrl.encoders import ObsEncoder, resolve_encoder
 from pgrl.errors import PgrlError
+from pgrl.spaces import ObsLayout
 
 # Activations are looked up by name in this fixed table: config strings are never evaluated.
 ACTIVATIONS: dict[str, type[nn.Module]] = {
@@ -106,51 +126,168 @@ def _init_layers(net: nn.Sequential, last_gain: float) -> None:
 
 
 def obs_dim_of(space: gym.Space) -> int:
-    """obs_dim, the number of network inputs: the product of a Box space's shape (observations are flattened
-    to (B, obs_dim)); other spaces are refused with a :class:`pgrl.PgrlError`."""
-    if not isinstance(space, gym.spaces.Box):
-        raise PgrlError(f"unsupported observation space {space}; pgrl networks take Box observations")
-    return int(np.prod(space.shape))
+    """obs_dim, the width of the flat vector the networks take for an observation space without images
+    (a Box's values, one-hots of Discrete parts, ...; see :mod:`pgrl.spaces`); refuses an unsupported
+    space with a :class:`pgrl.PgrlError`."""
+    return ObsLayout.of(space).vector_dim
 
 
-class MLPCategoricalActor(nn.Module):
-    """pi(a|s) = softmax(logits_net(s)) for a Discrete(n) action space."""
+Features = nn.Module | None
+"""An observation encoder (:class:`pgrl.encoders.ObsEncoder`) in front of a network, or None: the input
+already is the flat vector (B, obs_dim)."""
 
-    def __init__(self, obs_dim: int, n_actions: int, hidden_sizes: Sequence[int], activation: type[nn.Module]) -> None:
+
+class _Encoded(nn.Module):
+    """A network whose input passes through its own encoder first (when it has one)."""
+
+    encoder: Features
+
+    def _set_encoder(self, encoder: Features) -> None:
+        self.encoder = encoder  # None: no module, so the state_dict and RNG draws are a plain MLP's
+
+    def features(self, obs: Any) -> torch.Tensor:
+        return obs if self.encoder is None else self.encoder(obs)
+
+
+class MLPCategoricalActor(_Encoded):
+    """pi(a|s) = softmax(logits_net(s)) for a Discrete(n) action space; masked actions get probability 0."""
+
+    def __init__(
+        self,
+        obs_dim: int,
+        n_actions: int,
+        hidden_sizes: Sequence[int],
+        activation: type[nn.Module],
+        encoder: Features = None,
+    ) -> None:
         super().__init__()
+        self._set_encoder(encoder)
         self.logits_net = mlp([obs_dim, *hidden_sizes, n_actions], activation)
         _init_layers(self.logits_net, last_gain=0.01)
 
-    def distribution(self, obs: torch.Tensor) -> Distribution:
-        return Categorical(logits=self.logits_net(obs), validate_args=False)
+    def logits(self, obs: Any, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return masked(self.logits_net(self.features(obs)), mask)
+
+    def distribution(self, obs: Any, mask: torch.Tensor | None = None) -> Distribution:
+        return Categorical(logits=self.logits(obs, mask), validate_args=False)
 
     def log_prob(self, dist: Distribution, act: torch.Tensor) -> torch.Tensor:
         return dist.log_prob(act.long())
 
-    def forward(self, obs: torch.Tensor, act: torch.Tensor | None = None) -> tuple[Distribution, torch.Tensor | None]:
-        dist = self.distribution(obs)
+    def forward(
+        self, obs: Any, act: torch.Tensor | None = None, mask: torch.Tensor | None = None
+    ) -> tuple[Distribution, torch.Tensor | None]:
+        dist = self.distribution(obs, mask)
         return dist, None if act is None else self.log_prob(dist, act)
 
-    def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def sample(self, obs: Any, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(action (B,), log-prob (B,)) without a distribution object: Gumbel-max sampling."""
-        log_probs = torch.log_softmax(self.logits_net(obs), dim=-1)
-        gumbel = -torch.log(-torch.log(torch.rand_like(log_probs).clamp_(min=1e-20)))
-        a = torch.argmax(log_probs + gumbel, dim=-1)
+        # the collection's hot path: the encoder and the mask inline, no extra calls for a plain MLP
+        logits = self.logits_net(obs if self.encoder is None else self.encoder(obs))
+        log_probs = torch.log_softmax(logits if mask is None else masked(logits, mask), dim=-1)
+        a = gumbel_argmax(log_probs)
         return a, log_probs.gather(-1, a.unsqueeze(-1)).squeeze(-1)
 
-    def mode(self, obs: torch.Tensor) -> torch.Tensor:
-        return torch.argmax(self.logits_net(obs), dim=-1)
+    def mode(self, obs: Any, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.argmax(self.logits(obs, mask), dim=-1)
 
-    def log_prob_entropy(self, obs: torch.Tensor, act: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def mode_of(self, out: torch.Tensor) -> torch.Tensor:
+        """The deterministic action from ``logits_net``'s output (ARS acts on it directly)."""
+        return out.argmax(-1)
+
+    def log_prob_entropy(
+        self, obs: Any, act: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(log pi(act|obs) (B,), entropy (B,)) with gradients, without a distribution object (the
         update's hot path: ``Categorical``'s construction costs ~10% of a small gradient step)."""
-        log_probs = torch.log_softmax(self.logits_net(obs), dim=-1)
+        log_probs = torch.log_softmax(self.logits(obs, mask), dim=-1)
         logp = log_probs.gather(-1, act.long().unsqueeze(-1)).squeeze(-1)
-        return logp, -(log_probs.exp() * log_probs).sum(-1)
+        return logp, entropy_of_log_probs(log_probs)
 
 
-class MLPGaussianActor(nn.Module):
-    """pi(a|s) = N(mu_net(s), diag(exp(log_std))^2), log_std a learned state-independent vector."""
+class MLPMultiCategoricalActor(_Encoded):
+    """Independent categoricals for a MultiDiscrete(nvec) action space: logits_net gives sum(nvec) logits,
+    nvec[i] for entry i; log-probs and entropies are summed over the entries (masks as for Discrete)."""
+
+    def __init__(
+        self,
+        obs_dim: int,
+        nvec: Sequence[int],
+        hidden_sizes: Sequence[int],
+        activation: type[nn.Module],
+        encoder: Features = None,
+    ) -> None:
+        super().__init__()
+        self._set_encoder(encoder)
+        self.segments = Segments(nvec)
+        self.logits_net = mlp([obs_dim, *hidden_sizes, sum(self.segments.nvec)], activation)
+        _init_layers(self.logits_net, last_gain=0.01)
+
+    def distribution(self, obs: Any, mask: torch.Tensor | None = None) -> Distribution:
+        return MultiCategorical(self.segments, self.logits_net(self.features(obs)), mask)
+
+    def forward(
+        self, obs: Any, act: torch.Tensor | None = None, mask: torch.Tensor | None = None
+    ) -> tuple[Distribution, torch.Tensor | None]:
+        dist = self.distribution(obs, mask)
+        return dist, None if act is None else dist.log_prob(act)
+
+    def sample(self, obs: Any, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(action (B, k), log-prob (B,))."""
+        log_probs = self.segments.log_probs(self.logits_net(self.features(obs)), mask)
+        a = gumbel_argmax(log_probs)
+        return a, log_probs.gather(-1, a.unsqueeze(-1)).squeeze(-1).sum(-1)
+
+    def mode(self, obs: Any, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return self.mode_of(self.logits_net(self.features(obs)), mask)
+
+    def mode_of(self, out: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.argmax(self.segments.padded(masked(out, mask), MASKED_LOGIT), dim=-1)
+
+    def log_prob_entropy(
+        self, obs: Any, act: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return multi_categorical_log_prob_entropy(self.segments, self.logits_net(self.features(obs)), act, mask)
+
+
+class MLPBernoulliActor(_Encoded):
+    """Independent Bernoullis for a MultiBinary(n) action space: logits_net gives one logit per entry."""
+
+    def __init__(
+        self, obs_dim: int, n: int, hidden_sizes: Sequence[int], activation: type[nn.Module], encoder: Features = None
+    ) -> None:
+        super().__init__()
+        self._set_encoder(encoder)
+        self.logits_net = mlp([obs_dim, *hidden_sizes, n], activation)
+        _init_layers(self.logits_net, last_gain=0.01)
+
+    def forward(
+        self, obs: Any, act: torch.Tensor | None = None, mask: torch.Tensor | None = None
+    ) -> tuple[Distribution, torch.Tensor | None]:
+        dist = Bernoullis(self.logits_net(self.features(obs)))
+        return dist, None if act is None else dist.log_prob(act)
+
+    def sample(self, obs: Any, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(action (B, n) of 0/1 floats, log-prob (B,))."""
+        logits = self.logits_net(self.features(obs))
+        a = (torch.rand_like(logits) < torch.sigmoid(logits)).to(logits.dtype)
+        return a, bernoulli_log_prob_entropy(logits, a)[0]
+
+    def mode(self, obs: Any, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return self.mode_of(self.logits_net(self.features(obs)))
+
+    def mode_of(self, out: torch.Tensor) -> torch.Tensor:
+        return (out > 0).to(out.dtype)
+
+    def log_prob_entropy(
+        self, obs: Any, act: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return bernoulli_log_prob_entropy(self.logits_net(self.features(obs)), act)
+
+
+class MLPGaussianActor(_Encoded):
+    """pi(a|s) = N(mu_net(s), diag(exp(log_std))^2), log_std a learned state-independent vector; a Box
+    action of any shape is flattened to act_dim entries."""
 
     def __init__(
         self,
@@ -159,36 +296,41 @@ class MLPGaussianActor(nn.Module):
         hidden_sizes: Sequence[int],
         activation: type[nn.Module],
         log_std_init: float = -0.5,
+        encoder: Features = None,
     ) -> None:
         super().__init__()
+        self._set_encoder(encoder)
         self.mu_net = mlp([obs_dim, *hidden_sizes, act_dim], activation)
         _init_layers(self.mu_net, last_gain=0.01)
         self.log_std = nn.Parameter(torch.full((act_dim,), float(log_std_init)))
 
-    def distribution(self, obs: torch.Tensor) -> Distribution:
-        return Normal(self.mu_net(obs), torch.exp(self.log_std), validate_args=False)
+    def distribution(self, obs: Any) -> Distribution:
+        return Normal(self.mu_net(self.features(obs)), torch.exp(self.log_std), validate_args=False)
 
     def log_prob(self, dist: Distribution, act: torch.Tensor) -> torch.Tensor:
         return dist.log_prob(act).sum(-1)
 
-    def forward(self, obs: torch.Tensor, act: torch.Tensor | None = None) -> tuple[Distribution, torch.Tensor | None]:
+    def forward(self, obs: Any, act: torch.Tensor | None = None) -> tuple[Distribution, torch.Tensor | None]:
         dist = self.distribution(obs)
         return dist, None if act is None else self.log_prob(dist, act)
 
-    def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def sample(self, obs: Any) -> tuple[torch.Tensor, torch.Tensor]:
         """(action (B, act_dim), log-prob (B,)) by reparameterisation, without a distribution object."""
-        mu = self.mu_net(obs)
+        mu = self.mu_net(obs if self.encoder is None else self.encoder(obs))  # the hot path: no extra call
         noise = torch.randn_like(mu)
         a = mu + torch.exp(self.log_std) * noise
         logp = -0.5 * (noise**2).sum(-1) - self.log_std.sum() - 0.5 * math.log(2 * math.pi) * mu.shape[-1]
         return a, logp
 
-    def mode(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.mu_net(obs)
+    def mode(self, obs: Any) -> torch.Tensor:
+        return self.mu_net(self.features(obs))  # type: ignore[no-any-return]
 
-    def log_prob_entropy(self, obs: torch.Tensor, act: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def mode_of(self, out: torch.Tensor) -> torch.Tensor:
+        return out
+
+    def log_prob_entropy(self, obs: Any, act: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(log pi(act|obs) (B,), entropy (B,)) with gradients, without a ``Normal`` object."""
-        mu = self.mu_net(obs)
+        mu = self.mu_net(self.features(obs))
         k = mu.shape[-1]
         z = (act - mu) * torch.exp(-self.log_std)
         logp = -0.5 * (z**2).sum(-1) - self.log_std.sum() - 0.5 * math.log(2 * math.pi) * k
@@ -196,27 +338,56 @@ class MLPGaussianActor(nn.Module):
         return logp, entropy
 
 
-class MLPCritic(nn.Module):
+class MLPCritic(_Encoded):
     """V(s), shape (B,)."""
 
-    def __init__(self, obs_dim: int, hidden_sizes: Sequence[int], activation: type[nn.Module]) -> None:
+    def __init__(
+        self, obs_dim: int, hidden_sizes: Sequence[int], activation: type[nn.Module], encoder: Features = None
+    ) -> None:
         super().__init__()
+        self._set_encoder(encoder)
         self.v_net = mlp([obs_dim, *hidden_sizes, 1], activation)
         _init_layers(self.v_net, last_gain=1.0)
 
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.v_net(obs).squeeze(-1)
+    def forward(self, obs: Any) -> torch.Tensor:
+        return self.v_net(obs if self.encoder is None else self.encoder(obs)).squeeze(-1)  # type: ignore[no-any-return]
+
+
+Actor = MLPCategoricalActor | MLPGaussianActor | MLPMultiCategoricalActor | MLPBernoulliActor
+
+
+def make_actor(
+    action_space: gym.Space,
+    obs_dim: int,
+    hidden_sizes: Sequence[int],
+    activation: type[nn.Module],
+    log_std_init: float,
+    encoder: Features,
+) -> Actor:
+    """The actor for an action space: categorical (Discrete), Gaussian (Box), independent categoricals
+    (MultiDiscrete) or Bernoullis (MultiBinary); other spaces are refused naming the space."""
+    layout = ActionLayout.of(action_space)
+    if isinstance(action_space, gym.spaces.Discrete):
+        return MLPCategoricalActor(obs_dim, int(action_space.n), hidden_sizes, activation, encoder)
+    if isinstance(action_space, gym.spaces.Box):
+        return MLPGaussianActor(obs_dim, layout.shape[0], hidden_sizes, activation, log_std_init, encoder)
+    if isinstance(action_space, gym.spaces.MultiDiscrete):
+        return MLPMultiCategoricalActor(obs_dim, action_space.nvec.reshape(-1).tolist(), hidden_sizes, activation,
+                                        encoder)  # fmt: skip
+    return MLPBernoulliActor(obs_dim, layout.shape[0], hidden_sizes, activation, encoder)
 
 
 class MLPActorCritic(nn.Module):
-    """Separate MLP actor and critic; categorical head for Discrete, diagonal Gaussian for Box actions.
+    """Separate MLP actor and critic, each behind its own observation encoder when the observation has an
+    image; the actor's head follows the action space (see :func:`make_actor`).
 
     Args:
-        observation_space: a Box (flattened to obs_dim inputs).
-        action_space: Discrete(n) or Box(act_dim,).
-        hidden_sizes: widths of the hidden layers of both networks.
+        observation_space: any space :mod:`pgrl.spaces` takes (Box, Discrete, images, Dict, Tuple, ...).
+        action_space: Discrete, Box, MultiDiscrete or MultiBinary.
+        hidden_sizes: widths of the hidden layers of both networks (after the encoder).
         activation: name ("tanh", "relu", ...) or an ``nn.Module`` class such as ``torch.nn.ReLU``.
         log_std_init: initial log standard deviation of the Gaussian head (Spinning Up: -0.5).
+        encoder: how images are encoded: "auto" (a CNN), "cnn" or "mlp" (see :mod:`pgrl.encoders`).
     """
 
     def __init__(
@@ -226,43 +397,55 @@ class MLPActorCritic(nn.Module):
         hidden_sizes: Sequence[int] = (64, 64),
         activation: str | type[nn.Module] = "tanh",
         log_std_init: float = -0.5,
+        encoder: str = "auto",
     ) -> None:
         super().__init__()
-        obs_dim = obs_dim_of(observation_space)
+        layout = ObsLayout.of(observation_space)
+        kind = resolve_encoder(layout, encoder)
         act = resolve_activation(activation)
-        self.pi: MLPCategoricalActor | MLPGaussianActor
-        if isinstance(action_space, gym.spaces.Discrete):
-            self.pi = MLPCategoricalActor(obs_dim, int(action_space.n), hidden_sizes, act)
-        elif isinstance(action_space, gym.spaces.Box):
-            self.pi = MLPGaussianActor(obs_dim, int(np.prod(action_space.shape)), hidden_sizes, act, log_std_init)
-        else:
-            raise PgrlError(f"unsupported action space {action_space}; pgrl supports Discrete and Box")
-        self.v = MLPCritic(obs_dim, hidden_sizes, act)
+        ActionLayout.of(action_space)  # refuse an unsupported action space before building anything
+        pi_encoder = ObsEncoder(observation_space, kind) if kind is not None else None
+        obs_dim = pi_encoder.out_dim if pi_encoder is not None else layout.vector_dim
+        self.pi: Actor = make_actor(action_space, obs_dim, hidden_sizes, act, log_std_init, pi_encoder)
+        v_encoder = ObsEncoder(observation_space, kind) if kind is not None else None
+        self.v = MLPCritic(obs_dim, hidden_sizes, act, v_encoder)
+        self.masked = isinstance(self.pi, MLPCategoricalActor | MLPMultiCategoricalActor)
 
     @torch.inference_mode()  # cheaper than no_grad: the outputs leave as numpy arrays
-    def step(self, obs: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        a, logp = self.pi.sample(obs)
+    def step(self, obs: Any, mask: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        a, logp = self.pi.sample(obs) if mask is None else self.pi.sample(obs, mask)  # type: ignore[call-arg]
         return a.numpy(), self.v(obs).numpy(), logp.numpy()
 
     @torch.inference_mode()
-    def act(self, obs: torch.Tensor, deterministic: bool = False) -> np.ndarray:
+    def act(self, obs: Any, deterministic: bool = False, mask: torch.Tensor | None = None) -> np.ndarray:
+        kwargs = {} if mask is None else {"mask": mask}
         if deterministic:
-            return self.pi.mode(obs).numpy()
-        return self.pi.sample(obs)[0].numpy()
+            return self.pi.mode(obs, **kwargs).numpy()
+        return self.pi.sample(obs, **kwargs)[0].numpy()
 
 
-def log_prob_entropy(pi: nn.Module, obs: torch.Tensor, act: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """log pi(act|obs) and the policy's entropy, both (B,) with gradients, for a batch (B, obs_dim).
+def log_prob_entropy(
+    pi: nn.Module, obs: Any, act: torch.Tensor, mask: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """log pi(act|obs) and the policy's entropy, both (B,) with gradients, for a batch of network inputs
+    (B, obs_dim) (or the dict of an observation with images), under the action ``mask`` when there is one.
 
     pgrl's MLP actors compute them directly; any other actor goes through the protocol's
-    ``pi(obs, act) -> (dist, logp)`` and ``dist.entropy()``.
+    ``pi(obs, act) -> (dist, logp)`` (``pi(obs, act, mask=mask)`` with a mask) and ``dist.entropy()``.
     """
     direct = getattr(pi, "log_prob_entropy", None)
+    kwargs = {} if mask is None else {"mask": mask}
     if direct is not None:
-        logp, entropy = direct(obs, act)
+        logp, entropy = direct(obs, act, **kwargs)
         return logp, entropy
-    dist, logp = pi(obs, act)
+    dist, logp = pi(obs, act, **kwargs)
     return logp, entropy_of(dist)
+
+
+def policy(pi: nn.Module, obs: Any, act: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[Distribution, Any]:
+    """The protocol's ``pi(obs, act) -> (dist, logp)``, with ``mask=`` only when there is a mask (so a
+    network without mask support serves the envs that give none)."""
+    return pi(obs, act) if mask is None else pi(obs, act, mask=mask)  # type: ignore[no-any-return]
 
 
 def entropy_of(dist: Distribution) -> torch.Tensor:
@@ -272,13 +455,13 @@ def entropy_of(dist: Distribution) -> torch.Tensor:
 
 
 def mode_net(actor: nn.Module) -> nn.Sequential:
-    """The part of an MLP actor whose output decides its deterministic action: the logits of a
-    categorical actor (action = argmax) or the mean of a Gaussian one (action = the mean)."""
-    if isinstance(actor, MLPCategoricalActor):
+    """The part of an MLP actor whose output decides its deterministic action (``actor.mode_of(out)``): the
+    logits of a categorical, multi-categorical or Bernoulli actor, or the mean of a Gaussian one."""
+    if isinstance(actor, MLPCategoricalActor | MLPMultiCategoricalActor | MLPBernoulliActor):
         return actor.logits_net
     if isinstance(actor, MLPGaussianActor):
         return actor.mu_net
-    raise PgrlError(f"expected an MLPCategoricalActor or MLPGaussianActor, got {type(actor).__name__}")
+    raise PgrlError(f"expected one of pgrl's MLP actors, got {type(actor).__name__}")
 
 
 def batched_forward(net: nn.Sequential, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

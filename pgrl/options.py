@@ -21,6 +21,7 @@ from pgrl.errors import PgrlError
 if TYPE_CHECKING:
     from pgrl.agent import Agent
     from pgrl.envs import EnvSpec
+    from pgrl.envs.named import WrapperSpec
 
 Callback = Callable[[int, dict[str, Any], "Agent"], bool | None]
 """``callback(epoch, stats, agent)`` after every epoch; returning False stops training."""
@@ -71,10 +72,53 @@ def _nan_policy(value: Any) -> None:
         raise PgrlError(f"nan_policy must be one of {', '.join(NAN_POLICIES)}, got {value!r}")
 
 
+def _env_kwargs(value: Any) -> None:
+    if value is not None and not (isinstance(value, Mapping) and all(isinstance(k, str) for k in value)):
+        raise PgrlError(f"env_kwargs must be a dict of keyword arguments for gymnasium.make, got {value!r}")
+
+
+def _wrappers(value: Any) -> None:
+    if value is not None and (isinstance(value, str | bytes) or not isinstance(value, list | tuple)):
+        raise PgrlError(f"wrappers must be a list of wrappers (module:Class, or (module:Class, kwargs)), got {value!r}")
+
+
+def _flag(name: str) -> Callable[[Any], None]:
+    def check(value: Any) -> None:
+        if not isinstance(value, bool):
+            raise PgrlError(f"{name} must be True or False, got {value!r}")
+
+    return check
+
+
 class RunOptions(TypedDict, total=False):
     """The options every algorithm takes by keyword: ``ppo(..., eval_every=5000, verbose=False)``."""
 
     env: Annotated["EnvSpec | None", Option(None, "alias of env_fn")]
+    env_kwargs: Annotated[
+        "dict[str, Any] | None",
+        Option(
+            None, "keyword arguments for gymnasium.make(env_id, ...), JSON values (e.g. dict(is_slippery=False)); "
+            "recorded in config.json", _env_kwargs,
+        ),
+    ]  # fmt: skip
+    wrappers: Annotated[
+        "list[WrapperSpec] | None",
+        Option(
+            None, "wrappers applied in order, each 'module:Class' (or the class) or ('module:Class', kwargs), e.g. "
+            "'minigrid.wrappers:ImgObsWrapper'; recorded in config.json", _wrappers,
+        ),
+    ]  # fmt: skip
+    atari_preprocessing: Annotated[
+        bool,
+        Option(False, "gymnasium's AtariPreprocessing (84x84 grayscale, frame skip 4; make the env with frameskip=1)",
+               _flag("atari_preprocessing")),
+    ]  # fmt: skip
+    grayscale: Annotated[bool, Option(False, "gymnasium's GrayscaleObservation on image observations",
+                                      _flag("grayscale"))]  # fmt: skip
+    resize: Annotated["tuple[int, int] | None", Option(None, "gymnasium's ResizeObservation to (height, width) pixels")]
+    frame_stack: Annotated[
+        "int | None", Option(None, "gymnasium's FrameStackObservation: observe the last N observations")
+    ]
     vectorization: Annotated[
         str,
         Option(

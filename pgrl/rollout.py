@@ -7,16 +7,25 @@ an episode was truncated, to evaluate V(true final observation) for the bootstra
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
+import torch
 
+from pgrl.actions import mask_of
 from pgrl.agent import Agent
+from pgrl.envs.limits import DEFAULT_EPISODE_CAP
 from pgrl.errors import EnvError, PgrlError
-from pgrl.snapshot import decode, encode, set_vector_env_state, vector_env_state
+from pgrl.snapshot import Unencodable, decode, encode, set_vector_env_state, vector_env_state
+from pgrl.spaces import MASK_KEY, VECTOR_KEY, ObsLayout
+
+Obs = np.ndarray | dict[str, np.ndarray]
+"""Stored network inputs: (T, N, obs_dim) float32, or a dict of such arrays for an observation with images
+(``"vector"`` float32, each image uint8 (T, N, *shape); see :mod:`pgrl.spaces`)."""
 
 
 @dataclass
@@ -26,10 +35,12 @@ class Rollout:
     ``obs`` are the network inputs (normalised when the agent normalises). ``next_values[t]`` is V of the
     observation that followed step t: the true final observation on a truncation, and V of the
     observation where collection stopped on the last row. Actions are stored as sampled (unclipped).
+    ``masks`` are the action masks the actions were sampled under (None when the env gives none), so
+    the update's log-probs use the same ones.
     """
 
-    obs: np.ndarray  # (T, N, obs_dim) float32
-    actions: np.ndarray  # (T, N) int64 or (T, N, act_dim) float32
+    obs: Obs  # (T, N, obs_dim) float32, or a dict (see Obs)
+    actions: np.ndarray  # (T, N) int64 or (T, N, act_dim) float32 / int64 (see pgrl.actions)
     logp: np.ndarray  # (T, N) float32
     values: np.ndarray  # (T, N) float32
     next_values: np.ndarray  # (T, N) float32
@@ -38,10 +49,20 @@ class Rollout:
     truncated: np.ndarray  # (T, N) bool
     episode_returns: list[float] = field(default_factory=list)  # episodes that finished this epoch
     episode_lengths: list[int] = field(default_factory=list)
+    masks: np.ndarray | None = None  # (T, N, mask_size) bool
 
     @property
     def num_steps(self) -> int:
         return int(self.rewards.size)
+
+
+def _obs_buffers(T: int, N: int, layout: ObsLayout) -> Obs:
+    if not layout.images:
+        return np.zeros((T, N, layout.vector_dim), dtype=np.float32)
+    out = {VECTOR_KEY: np.zeros((T, N, layout.vector_dim), dtype=np.float32)} if layout.vector_dim else {}
+    for key, part in layout.keys().items():
+        out[key] = np.zeros((T, N, *(part.space.shape or ())), dtype=np.uint8)
+    return out
 
 
 class Collector:
@@ -59,34 +80,52 @@ class Collector:
         self.agent = agent
         self.T = steps_per_env
         self.N = envs.num_envs
-        self.obs, _ = envs.reset(seed=seed)
-        check_finite(self.obs, "observation", "reset()")
+        self.layout = agent.layout
+        self.obs, info = envs.reset(seed=seed)
+        self._check_obs(self.obs, "reset()")
+        self.masked = self.layout.mask_in_obs or MASK_KEY in info
+        if self.masked:
+            check_takes_masks(agent.ac)
+        self.mask = self._mask(self.obs, info)
         self.ep_return = np.zeros(self.N, dtype=np.float64)
         self.ep_length = np.zeros(self.N, dtype=np.int64)
-        obs_dim = int(np.prod(envs.single_observation_space.shape or ()))
-        act_space = envs.single_action_space
-        discrete = isinstance(act_space, gym.spaces.Discrete)
-        act_shape = () if discrete else tuple(act_space.shape or ())
-        T, N = self.T, self.N
         try:
-            self._buffers = self._allocate(T, N, obs_dim, act_shape, discrete)
+            self._buffers = self._allocate(self.T, self.N)
         except MemoryError as e:
             raise PgrlError(
-                f"cannot allocate the rollout buffers for {T} steps x {N} envs ({e}); lower steps_per_epoch or num_envs"
+                f"cannot allocate the rollout buffers for {self.T} steps x {self.N} envs ({e}); lower "
+                "steps_per_epoch or num_envs"
             ) from e
 
-    @staticmethod
-    def _allocate(T: int, N: int, obs_dim: int, act_shape: tuple[int, ...], discrete: bool) -> Rollout:
+    def _allocate(self, T: int, N: int) -> Rollout:
+        actions = self.agent.actions
         return Rollout(
-            obs=np.zeros((T, N, obs_dim), dtype=np.float32),
-            actions=np.zeros((T, N, *act_shape), dtype=np.int64 if discrete else np.float32),
+            obs=_obs_buffers(T, N, self.layout),
+            actions=np.zeros((T, N, *actions.shape), dtype=actions.dtype),
             logp=np.zeros((T, N), dtype=np.float32),
             values=np.zeros((T, N), dtype=np.float32),
             next_values=np.zeros((T, N), dtype=np.float32),
             rewards=np.zeros((T, N), dtype=np.float32),
             terminated=np.zeros((T, N), dtype=bool),
             truncated=np.zeros((T, N), dtype=bool),
+            masks=np.zeros((T, N, actions.mask_size or 0), dtype=bool) if self.masked else None,
         )
+
+    def _mask(self, obs: Any, info: dict[str, Any]) -> torch.Tensor | None:
+        """The action mask of the current observations (None when the env gives none)."""
+        if not self.masked:
+            return None
+        mask = mask_of(obs, info, self.layout.mask_in_obs)
+        if mask is None:
+            raise PgrlError(
+                "the env gave an action mask at reset but not after a step; give one with every observation"
+            )
+        return self.agent.mask_tensor(mask, self.N)
+
+    def _check_obs(self, obs: Any, where: str) -> None:
+        if not self.layout.finite(obs):
+            for part in self.layout.float_parts(obs):
+                check_finite(part, "observation", where)
 
     def collect(self) -> Rollout:
         """Run T steps in every env; the arrays are reused between calls (copy what you keep)."""
@@ -95,10 +134,19 @@ class Collector:
         ep_returns: list[float] = []
         ep_lengths: list[int] = []
         step = agent.ac.step
+        box = self.layout.single_box
+        flat = isinstance(buf.obs, np.ndarray)  # one (T, N, obs_dim) array: no image
         for t in range(self.T):
             x = agent.obs_tensor(self.obs, update_stats=agent.obs_rms is not None)
-            a, v, logp = step(x)
-            buf.obs[t] = x.numpy()
+            if self.mask is None:
+                a, v, logp = step(x)
+            else:
+                a, v, logp = step(x, mask=self.mask)
+                buf.masks[t] = self.mask.numpy()  # type: ignore[index]
+            if flat:
+                buf.obs[t] = x.numpy()  # type: ignore[index]
+            else:
+                self._store(buf.obs, t, x)
             buf.actions[t] = a
             buf.values[t] = v
             buf.logp[t] = logp
@@ -108,9 +156,13 @@ class Collector:
                 raise
             except Exception as e:  # the env's own error, or a subprocess worker that died
                 raise EnvError.from_exception(e, "step()") from e
-            if not (np.isfinite(self.obs).all() and np.isfinite(r).all()):
-                check_finite(self.obs, "observation", "step()")
+            if not (
+                (self.layout.finite(self.obs) if not box else np.isfinite(self.obs).all()) and np.isfinite(r).all()
+            ):
+                self._check_obs(self.obs, "step()")
                 check_finite(r, "reward", "step()")
+            if self.masked:
+                self.mask = self._mask(self.obs, info)
             buf.rewards[t] = r
             buf.terminated[t] = term
             buf.truncated[t] = trunc
@@ -118,17 +170,7 @@ class Collector:
             self.ep_length += 1
             done = term | trunc
             if done.any():
-                buf.next_values[t, term] = 0.0  # a true terminal state has no future
-                # Bootstrap a truncated episode from V(true final obs); the reset obs is in self.obs.
-                cut = trunc & ~term
-                if cut.any():
-                    final = np.stack(info["final_obs"][cut])
-                    check_finite(final, "final observation", "step()", np.flatnonzero(cut))
-                    buf.next_values[t, cut] = agent.value(final)
-                ep_returns.extend(self.ep_return[done].tolist())
-                ep_lengths.extend(self.ep_length[done].tolist())
-                self.ep_return[done] = 0.0
-                self.ep_length[done] = 0
+                self._episodes_ended(t, term, trunc, info, ep_returns, ep_lengths)
         # next_values[t] = values[t+1] except where an episode ended at t (set above); the last row bootstraps from the obs where collection stopped.
         ended = buf.terminated | buf.truncated
         buf.next_values[:-1] = np.where(ended[:-1], buf.next_values[:-1], buf.values[1:])
@@ -138,32 +180,73 @@ class Collector:
         buf.episode_lengths = ep_lengths
         return buf
 
+    @staticmethod
+    def _store(obs: Obs, t: int, x: Any) -> None:
+        assert isinstance(obs, dict)
+        for key, b in obs.items():
+            b[t] = x[key].numpy()
+
+    def _episodes_ended(
+        self,
+        t: int,
+        term: np.ndarray,
+        trunc: np.ndarray,
+        info: dict[str, Any],
+        ep_returns: list[float],
+        ep_lengths: list[int],
+    ) -> None:
+        """Step t ended episodes: no future after a termination, V(true final obs) after a truncation."""
+        buf, done = self._buffers, term | trunc
+        buf.next_values[t, term] = 0.0  # a true terminal state has no future
+        # Bootstrap a truncated episode from V(true final obs); the reset obs is in self.obs.
+        cut = trunc & ~term
+        if cut.any():
+            final = self.layout.stack(list(info["final_obs"][cut]))
+            if self.layout.single_box:
+                check_finite(final, "final observation", "step()", np.flatnonzero(cut))
+            else:
+                for part in self.layout.float_parts(final):
+                    check_finite(part, "final observation", "step()", np.flatnonzero(cut))
+            buf.next_values[t, cut] = self.agent.value(final)
+        ep_returns.extend(self.ep_return[done].tolist())
+        ep_lengths.extend(self.ep_length[done].tolist())
+        self.ep_return[done] = 0.0
+        self.ep_length[done] = 0
+
     def state_dict(self) -> dict[str, Any]:
         """The current observations, episode tallies and, where they allow it, the envs' own state
         (see :mod:`pgrl.snapshot`), as plain data for a checkpoint."""
-        return {
-            "obs": encode(np.asarray(self.obs)),
-            "ep_return": encode(self.ep_return),
-            "ep_length": encode(self.ep_length),
-            "envs": vector_env_state(self.envs),
-        }
+        envs = vector_env_state(self.envs)
+        obs = None
+        if envs is not None:  # the observations matter only to envs that continue (images are large lists)
+            try:
+                obs = encode(self.obs if isinstance(self.obs, dict | tuple) else np.asarray(self.obs))
+            except Unencodable:  # e.g. a Text part: the envs start afresh when resumed
+                envs = None
+        state = {"obs": obs, "ep_return": encode(self.ep_return), "ep_length": encode(self.ep_length), "envs": envs}
+        if self.mask is not None and envs is not None:  # an info mask comes with no observation: kept here
+            state["mask"] = encode(self.mask.numpy())
+        return state
 
     def load_state_dict(self, state: dict[str, Any] | None, reseed: int | None = None) -> bool:
         """Continue where :meth:`state_dict` left off. Envs whose state cannot be restored (or a missing
         ``state``) start new episodes instead, reset with ``reseed``; returns whether the envs were restored."""
-        obs = decode(state["obs"]) if state is not None else None
-        if (
-            state is not None
-            and isinstance(obs, np.ndarray)
-            and obs.shape == np.shape(self.obs)
-            and set_vector_env_state(self.envs, state.get("envs"))
-        ):
+        obs = decode(state["obs"]) if state is not None and state.get("obs") is not None else None
+        if obs is not None and _same_shapes(obs, self.obs) and set_vector_env_state(self.envs, state.get("envs")):  # type: ignore[union-attr]
             self.obs = obs
-            self.ep_return = decode(state["ep_return"])
-            self.ep_length = decode(state["ep_length"])
+            self.ep_return = decode(state["ep_return"])  # type: ignore[index]
+            self.ep_length = decode(state["ep_length"])  # type: ignore[index]
+            saved_mask = state.get("mask")  # type: ignore[union-attr]
+            if self.masked and not self.layout.mask_in_obs and saved_mask is None:
+                return self._restart(reseed)
+            self.mask = self._mask(self.obs, {MASK_KEY: decode(saved_mask)} if saved_mask is not None else {})
             return True
-        self.obs, _ = self.envs.reset(seed=reseed)
-        check_finite(self.obs, "observation", "reset()")
+        return self._restart(reseed)
+
+    def _restart(self, reseed: int | None) -> bool:
+        self.obs, info = self.envs.reset(seed=reseed)
+        self._check_obs(self.obs, "reset()")
+        self.mask = self._mask(self.obs, info)
         self.ep_return = np.zeros(self.N, dtype=np.float64)
         self.ep_length = np.zeros(self.N, dtype=np.int64)
         return False
@@ -172,8 +255,9 @@ class Collector:
 def rollout_bytes(steps_per_env: int, num_envs: int, observation_space: gym.Space, action_space: gym.Space) -> int:
     """Bytes of a :class:`Collector`'s (T, N) buffers for these spaces, and of the flat batch an update
     copies from them (about as much again)."""
-    obs = 4 * int(gym.spaces.flatdim(observation_space))
-    act = 8 if isinstance(action_space, gym.spaces.Discrete) else 4 * int(gym.spaces.flatdim(action_space))
+    layout = ObsLayout.of(observation_space)  # the vector as float32, images as uint8
+    obs = 4 * layout.vector_dim + sum(int(np.prod(part.space.shape or ())) for part in layout.keys().values())
+    act = 8 * int(gym.spaces.flatdim(action_space))  # at most int64 / float32 per action entry
     per_step = obs + act + 5 * 4 + 2  # + logp, values, next_values, rewards and a spare float; two flags
     return 2 * steps_per_env * num_envs * per_step
 
@@ -200,6 +284,28 @@ def check_fits_in_memory(
             f"an epoch of {steps_per_env} steps x {num_envs} envs needs about {need / 2**30:.1f} GiB for its "
             f"rollout and batch, more than the {have / 2**30:.1f} GiB of memory available; lower steps_per_epoch "
             "or num_envs"
+        )
+
+
+def _same_shapes(a: Any, b: Any) -> bool:
+    """Whether two (possibly Dict / Tuple) batches of observations have the same structure and shapes."""
+    if isinstance(b, dict):
+        return isinstance(a, dict) and set(a) == set(b) and all(_same_shapes(a[k], b[k]) for k in b)
+    if isinstance(b, tuple):
+        return isinstance(a, tuple | list) and len(a) == len(b) and all(map(_same_shapes, a, b))
+    return isinstance(a, np.ndarray) and a.shape == np.shape(b)
+
+
+ARS_MASKS = "ars does not use action masks (its policies act by argmax); use ppo, a2c, vpg or reinforce"
+
+
+def check_takes_masks(ac: Any) -> None:
+    """Refuse a network that cannot take the env's action masks (``step(obs, mask=...)``, see :mod:`pgrl.networks`)."""
+    params = inspect.signature(ac.step).parameters
+    if "mask" not in params and not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        raise PgrlError(
+            f"the env gives action masks, but {type(ac).__name__}.step takes no mask; add mask=None to its pi, step "
+            "and act (docs/custom-networks.md), or use pgrl's MLPActorCritic"
         )
 
 
@@ -233,31 +339,49 @@ class Episodes:
 
 
 def run_episodes(
-    envs: gym.vector.VectorEnv, policy: Callable[[np.ndarray], np.ndarray], seed: int | list[int] | None = None
+    envs: gym.vector.VectorEnv,
+    policy: Callable[[Any], np.ndarray],
+    seed: int | list[int] | None = None,
+    layout: ObsLayout | None = None,
+    max_steps: int = DEFAULT_EPISODE_CAP,
 ) -> Episodes:
     """Run exactly one episode in every env copy, all copies stepping together.
 
     ``policy`` maps the batch of raw observations (N, *obs_shape) to the batch of env actions, row i
     for copy i, so each copy may follow its own policy (ARS's perturbations). A copy whose episode
     has ended keeps stepping (a vector env steps all copies) but its rewards and observations no
-    longer count; the loop stops when every copy has finished one episode, so the envs need a time
-    limit. Used for policies without a critic, where no (T, N) rollout is needed.
+    longer count; the loop stops when every copy has finished one episode, or after ``max_steps``
+    steps (an env without a time limit: the episodes still running are cut there). Used for policies
+    without a critic, where no (T, N) rollout is needed.
 
     Args:
         envs: a vector env (SAME_STEP autoreset, as :func:`pgrl.envs.make_vec_env` makes).
         policy: (N, *obs_shape) numpy -> (N, ...) actions the env takes.
         seed: passed to ``envs.reset``: an int (copy i gets seed + i), one seed per copy, or None to
             continue the envs' random streams.
+        layout: the observation space's layout, for observations other than one Box (the statistics take
+            their Box columns, :meth:`pgrl.spaces.ObsLayout.box_values`).
+        max_steps: the cap on an episode's length.
     """
-    obs, _ = envs.reset(seed=seed)  # type: ignore[arg-type]  # sync and async vector envs take a list
+    obs, info = envs.reset(seed=seed)  # type: ignore[arg-type]  # sync and async vector envs take a list
+    if MASK_KEY in info:  # these policies would take masked actions unknowingly
+        raise PgrlError(ARS_MASKS)
     N = envs.num_envs
     returns = np.zeros(N, dtype=np.float64)
     lengths = np.zeros(N, dtype=np.int64)
     running = np.ones(N, dtype=bool)
     seen: list[np.ndarray] = []
-    while running.any():
-        check_finite(obs, "observation", "reset()" if not seen else "step()")
-        seen.append(np.asarray(obs)[running].reshape(int(running.sum()), -1))
+    box = layout is None or layout.single_box
+    while running.any() and len(seen) < max_steps:
+        where = "reset()" if not seen else "step()"
+        if box:
+            check_finite(obs, "observation", where)
+            seen.append(np.asarray(obs)[running].reshape(int(running.sum()), -1))
+        else:
+            assert layout is not None
+            for part in layout.float_parts(obs):
+                check_finite(part, "observation", where)
+            seen.append(layout.box_values(obs)[running])
         try:
             obs, r, term, trunc, _ = envs.step(policy(obs))
         except PgrlError:

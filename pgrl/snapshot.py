@@ -30,8 +30,8 @@ class Unencodable(Exception):
 
 def encode(value: Any) -> Any:
     """``value`` as tensors and plain data (raises :class:`Unencodable` for anything else)."""
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
+    if value is None or (isinstance(value, bool | int | float | str) and not isinstance(value, np.generic)):
+        return value  # (numpy's float64 is a float, but torch's safe loader refuses it: encoded below)
     if isinstance(value, np.ndarray):
         if value.dtype.kind not in "biufc" or value.dtype.hasobject:
             raise Unencodable(f"array of {value.dtype}")

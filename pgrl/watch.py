@@ -26,9 +26,11 @@ import gymnasium as gym
 import numpy as np
 
 from pgrl.agent import Agent
-from pgrl.envs import EnvSpec, check_spaces, make_env_fn
+from pgrl.envs import EnvSpec, NamedEnv, check_spaces, make_env_fn
+from pgrl.envs.limits import CAPPED, capped, env_label, warn_cut
 from pgrl.errors import PgrlError
-from pgrl.load import load
+from pgrl.load import env_of_run, load
+from pgrl.spaces import MASK_KEY, same_structure
 
 VIDEO_FORMATS = (".mp4", ".gif")
 VIZ_HINT = 'pip install "pgrl[viz]"'
@@ -219,8 +221,9 @@ def render_env(env: EnvSpec, max_ep_len: int | None = None) -> gym.Env:
     headless = sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
     if headless:  # pygame-based renderers need no window for rgb_array; spare SDL's search for one
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
-    make_kwargs = {"render_mode": "rgb_array"} if isinstance(env, str) else {}
-    fn = make_env_fn(env, max_ep_len, **make_kwargs)
+    by_id = isinstance(env, str) or (isinstance(env, NamedEnv) and env.id is not None)
+    make_kwargs = {"render_mode": "rgb_array"} if by_id else {}
+    fn = capped(make_env_fn(env, max_ep_len, **make_kwargs))  # every episode ends (pgrl.envs.limits)
     try:
         e = fn()
     except gym.error.Error as err:
@@ -260,25 +263,32 @@ def record_episodes(
     check_options(episodes, seed)
     if agent is not None:
         check_spaces(env.observation_space, env.action_space)
-        if env.observation_space.shape != agent.observation_space.shape or type(env.action_space) is not type(
-            agent.action_space
+        if not (
+            same_structure(env.observation_space, agent.observation_space)
+            and same_structure(env.action_space, agent.action_space)
         ):
             raise PgrlError(
                 f"the agent was trained on observations {agent.observation_space} and actions {agent.action_space}; "
                 f"this env has {env.observation_space} and {env.action_space}"
             )
     env.action_space.seed(seed)
+    cut = 0
     for k in range(episodes):
-        obs, _ = env.reset(seed=seed + k)
+        obs, info = env.reset(seed=seed + k)
         yield _rgb(env.render())
         ep_ret, ep_len = 0.0, 0
         while True:
-            action = env.action_space.sample() if agent is None else agent.act(obs, deterministic=deterministic)
-            obs, reward, terminated, truncated, _ = env.step(action)
+            if agent is None:
+                action = env.action_space.sample(mask=_sample_mask(env.action_space, info))
+            else:
+                mask = None if agent.layout.mask_in_obs else info.get(MASK_KEY)
+                action = agent.act(obs, deterministic=deterministic, mask=mask)
+            obs, reward, terminated, truncated, info = env.step(action)
             ep_ret += float(reward)
             ep_len += 1
             yield _rgb(env.render())
             if terminated or truncated:
+                cut += bool(info.get(CAPPED))
                 break
         if returns is not None:
             returns.append(ep_ret)
@@ -286,6 +296,15 @@ def record_episodes(
             lengths.append(ep_len)
         if on_episode is not None:
             on_episode(k, ep_ret, ep_len)
+    warn_cut(cut, episodes, getattr(env.spec, "id", "the env"))
+
+
+def _sample_mask(space: gym.Space, info: dict[str, Any]) -> Any:
+    """A random policy obeys the env's ``info["action_mask"]`` of a Discrete space (gymnasium's own sampling)."""
+    mask = info.get(MASK_KEY)
+    if mask is None or not isinstance(space, gym.spaces.Discrete):
+        return None
+    return np.asarray(mask, dtype=np.int8)
 
 
 def resolve_policy(
@@ -304,13 +323,7 @@ def resolve_policy(
     if env is None:
         if agent is None:
             raise PgrlError("watch needs a trained agent (or run directory), or an env for a random policy")
-        env_id = agent.config.get("env_id")
-        if not isinstance(env_id, str) or env_id not in gym.registry:
-            raise PgrlError(
-                f"the agent's env {env_id!r} is not a registered gymnasium id; pass env=... (a function that "
-                "makes the env with render_mode='rgb_array')"
-            )
-        env = env_id
+        env = env_of_run(agent.config, agent.run_dir or "the run", purpose="watch")
     if random:
         description = "random policy"
         agent = None
@@ -368,7 +381,7 @@ def watch(
         returns=np.array(returns),
         lengths=np.array(lengths),
         fps=fps,
-        env_id=env if isinstance(env, str) else getattr(env, "__name__", "env"),
+        env_id=env_label(env),
         policy=description,
     )
     if out is not None:

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import pgrl
+import pgrl.optim
 from pgrl.advantages import gae
 from pgrl.losses import policy_gradient_loss, value_loss
 
@@ -47,20 +48,20 @@ def test_a2c_loss_on_a_hand_batch():
 
 def test_one_update_per_segment(tmp_path):
     updates = []
-    original = torch.optim.Adam.step
+    original = pgrl.optim.Adam.step
 
     def counting_step(self, *args, **kwargs):
         updates.append(1)
         return original(self, *args, **kwargs)
 
-    torch.optim.Adam.step = counting_step  # type: ignore[method-assign]
+    pgrl.optim.Adam.step = counting_step  # type: ignore[method-assign]
     try:
         _, history = pgrl.a2c(
             "CartPole-v1", num_envs=4, n_steps=5, steps_per_epoch=100, epochs=3, eval_episodes=0, verbose=False,
             logger_kwargs={"output_dir": str(tmp_path)},
         )  # fmt: skip
     finally:
-        torch.optim.Adam.step = original  # type: ignore[method-assign]
+        pgrl.optim.Adam.step = original  # type: ignore[method-assign]
     assert len(updates) == 3 * 100 // (4 * 5)  # 5 updates of 4 envs x 5 steps per epoch
     assert [h["TotalEnvInteracts"] for h in history] == [100, 200, 300]
     assert all(np.isfinite(h[c]) for h in history for c in ("LossPi", "LossV", "Entropy", "AverageVVals"))

@@ -38,18 +38,18 @@ def _dict_action_env():
     return _BoxObsEnv(gym.spaces.Dict({"a": gym.spaces.Discrete(2), "b": gym.spaces.Discrete(3)}))
 
 
-def _multidiscrete_action_env():
-    return _BoxObsEnv(gym.spaces.MultiDiscrete([2, 3]))
+def _tuple_action_env():
+    return _BoxObsEnv(gym.spaces.Tuple([gym.spaces.Discrete(2), gym.spaces.Discrete(3)]))
 
 
-def _discrete_obs_env():
-    return _BoxObsEnv(gym.spaces.Discrete(2), observation_space=gym.spaces.Discrete(5))
+def _sequence_obs_env():
+    return _BoxObsEnv(gym.spaces.Discrete(2), observation_space=gym.spaces.Sequence(gym.spaces.Discrete(5)))
 
 
 TEST_ENVS = {
     "PgrlTest/DictAction-v0": (_dict_action_env, "Dict"),
-    "PgrlTest/MultiDiscreteAction-v0": (_multidiscrete_action_env, "MultiDiscrete"),
-    "PgrlTest/DiscreteObs-v0": (_discrete_obs_env, "Discrete"),
+    "PgrlTest/TupleAction-v0": (_tuple_action_env, "Tuple"),
+    "PgrlTest/SequenceObs-v0": (_sequence_obs_env, "Sequence"),
 }
 for _env_id, (_entry, _) in TEST_ENVS.items():
     if _env_id not in gym.registry:

@@ -18,7 +18,19 @@ import pgrl
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 # Modules whose public functions are documented in the API reference; the maths ones must give shapes.
-API_MODULES = ["pgrl.advantages", "pgrl.losses", "pgrl.networks", "pgrl.evaluate", "pgrl.analysis"]
+API_MODULES = [
+    "pgrl.advantages",
+    "pgrl.losses",
+    "pgrl.networks",
+    "pgrl.evaluate",
+    "pgrl.analysis",
+    "pgrl.spaces",
+    "pgrl.actions",
+    "pgrl.encoders",
+    "pgrl.distributions",
+    "pgrl.envs.named",
+    "pgrl.envs.limits",
+]
 MATHS_MODULES = {"pgrl.advantages", "pgrl.losses"}
 SHAPE = re.compile(r"\((?:[A-Za-z]\w*|\d+)(?:,\s*[*\w]+)*,?\)|shape")
 

@@ -198,10 +198,34 @@ def test_unknown_activation_is_refused(bad):
 
 
 def test_unsupported_spaces_are_refused():
-    with pytest.raises(PgrlError, match="MultiDiscrete"):
-        MLPActorCritic(OBS, gym.spaces.MultiDiscrete([2, 2]))
-    with pytest.raises(PgrlError, match="Discrete"):
-        MLPActorCritic(gym.spaces.Discrete(4), DISCRETE)
+    with pytest.raises(PgrlError, match="unsupported action space Tuple"):
+        MLPActorCritic(OBS, gym.spaces.Tuple([DISCRETE, DISCRETE]))
+    with pytest.raises(PgrlError, match="unsupported observation space Sequence"):
+        MLPActorCritic(gym.spaces.Sequence(gym.spaces.Discrete(4)), DISCRETE)
+    with pytest.raises(PgrlError, match="encoder 'cnn' needs an image observation"):
+        MLPActorCritic(OBS, DISCRETE, encoder="cnn")
+
+
+def test_a_plain_mlp_has_no_encoder_module():
+    # the Box path keeps its parameters' names (old checkpoints load) and its RNG draws (golden runs)
+    names = set(MLPActorCritic(OBS, DISCRETE).state_dict())
+    assert names == {
+        f"{net}.{i}.{p}" for net in ("pi.logits_net", "v.v_net") for i in (0, 2, 4) for p in ("weight", "bias")
+    }
+
+
+def test_images_get_a_cnn_or_flattened_pixels():
+    image = gym.spaces.Box(0, 255, (3, 64, 64), np.uint8)
+    ac = MLPActorCritic(image, DISCRETE)
+    convs = [m for m in ac.pi.encoder.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [c.kernel_size for c in convs] == [(8, 8), (4, 4), (3, 3)]  # Nature-DQN's for 64x64
+    small = MLPActorCritic(gym.spaces.Box(0, 1, (10, 10, 4), bool), DISCRETE)
+    assert [m.kernel_size for m in small.pi.encoder.modules() if isinstance(m, torch.nn.Conv2d)] == [(3, 3), (3, 3)]
+    flat = MLPActorCritic(image, DISCRETE, encoder="mlp")
+    assert not [m for m in flat.modules() if isinstance(m, torch.nn.Conv2d)]
+    x = {"image": torch.full((2, 3, 64, 64), 255, dtype=torch.uint8)}
+    assert flat.pi.encoder(x).max().item() == 1.0  # pixels scaled to [0, 1]
+    assert ac.step(x)[0].shape == (2,) and flat.step(x)[0].shape == (2,)
 
 
 def test_gaussian_log_std_init():

@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from pgrl import ppo
-from pgrl.checkpoint import load_checkpoint
+from pgrl.checkpoint import load_checkpoint, save_checkpoint
 from pgrl.errors import PgrlError, TrainingInterrupted
 from pgrl.snapshot import decode, encode, env_state, rng_state, set_env_state, set_rng_state, vector_env_state
 
@@ -182,7 +182,7 @@ def test_envs_that_cannot_be_captured_restart_their_episodes(tmp_path: Path, cap
     _, history = ppo(SimulatorEnv, resume=str(run), epochs=3, eval_episodes=0, verbose=True)
     assert "episodes start afresh" in capsys.readouterr().out
     assert [row["Epoch"] for row in history] == [1, 2, 3]
-    with pytest.raises(PgrlError, match="not a registered env id"):  # a factory must be passed again
+    with pytest.raises(PgrlError, match=r"made by the function .*SimulatorEnv; pass the same env_fn"):  # pass it again
         ppo(resume=str(run), epochs=4, eval_episodes=0, verbose=False)
 
 
@@ -266,3 +266,48 @@ def test_every_algorithm_resumes_bit_identically(tmp_path: Path, algo: str) -> N
     fn(resume=str(tmp_path / "b"), eval_episodes=0, verbose=False)
     assert_same(load_checkpoint(tmp_path / "a"), load_checkpoint(tmp_path / "b"))
     assert deterministic_columns(tmp_path / "a") == deterministic_columns(tmp_path / "b")
+
+
+def test_numpy_scalars_in_env_state_survive_the_safe_loader(tmp_path: Path) -> None:
+    # numpy's float64 is a Python float subclass; saved as such it made torch's weights_only loader refuse the
+    # checkpoint (Blackjack-v1 keeps one in its state)
+    state = encode({"x": np.float64(0.5), "n": np.int64(3), "plain": 1.5})
+    save_checkpoint(tmp_path, {"env": state})
+    back = decode(load_checkpoint(tmp_path)["env"])
+    assert back == {"x": 0.5, "n": 3, "plain": 1.5} and type(back["x"]) is np.float64
+
+
+class MaskedSteps(gym.Env):
+    """Plain-data state (its state can be saved), a random info["action_mask"] every step, 6-step episodes."""
+
+    def __init__(self) -> None:
+        self.observation_space = gym.spaces.Box(0.0, 10.0, (1,), np.float32)
+        self.action_space = gym.spaces.Discrete(3)
+        self.t = 0
+
+    def _mask(self) -> dict:
+        mask = self.np_random.integers(0, 2, 3).astype(np.int8)
+        mask[self.t % 3] = 1
+        return {"action_mask": mask}
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+        super().reset(seed=seed)
+        self.t = 0
+        return np.array([0.0], np.float32), self._mask()
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
+        self.t += 1
+        return np.array([self.t], np.float32), float(action), self.t >= 6, False, self._mask()
+
+
+def test_a_masked_env_resumes_bit_identically(tmp_path: Path) -> None:
+    # the info["action_mask"] of the current observations is kept in the checkpoint with the envs' state
+    kwargs = dict(TINY, epochs=4, save_freq=1)
+    _, full = ppo(MaskedSteps, **kwargs, logger_kwargs={"output_dir": str(tmp_path / "full")})
+    ppo(MaskedSteps, **kwargs, logger_kwargs={"output_dir": str(tmp_path / "cut")}, callback=lambda e, s, a: e < 1)
+    assert load_checkpoint(tmp_path / "cut")["collector"]["mask"] is not None
+    _, resumed = ppo(MaskedSteps, resume=str(tmp_path / "cut"), epochs=4, verbose=False, eval_episodes=0)
+    wall = ("Time", "StepsPerSecond")
+    assert [{k: v for k, v in r.items() if k not in wall} for r in resumed[2:]] == [
+        {k: v for k, v in r.items() if k not in wall} for r in full[2:]
+    ]

@@ -45,10 +45,10 @@ class SpaceEnv(gym.Env):
 
 
 ENVS = {
-    "PgrlRobust/DictObs-v0": dict(obs=gym.spaces.Dict({"a": gym.spaces.Box(0, 1, shape=(1,))})),
     "PgrlRobust/TextObs-v0": dict(obs=gym.spaces.Text(5)),
-    "PgrlRobust/MultiDiscreteAct-v0": dict(act=gym.spaces.MultiDiscrete([2, 3])),
-    "PgrlRobust/MultiBinaryAct-v0": dict(act=gym.spaces.MultiBinary(3)),
+    "PgrlRobust/GraphObs-v0": dict(obs=gym.spaces.Graph(gym.spaces.Box(0, 1, (2,)), gym.spaces.Discrete(2))),
+    "PgrlRobust/SequenceInDictObs-v0": dict(obs=gym.spaces.Dict({"seq": gym.spaces.Sequence(gym.spaces.Discrete(3))})),
+    "PgrlRobust/DictAct-v0": dict(act=gym.spaces.Dict({"a": gym.spaces.Discrete(2)})),
     "PgrlRobust/NaNObs-v0": dict(nan_at=5),
 }
 for _id, _kwargs in ENVS.items():
@@ -126,14 +126,17 @@ def test_env_is_required_unless_resuming() -> None:
 @pytest.mark.parametrize(
     "env_id, message",
     [
-        ("PgrlRobust/DictObs-v0", "unsupported observation space Dict("),
         ("PgrlRobust/TextObs-v0", "unsupported observation space Text("),
-        ("PgrlRobust/MultiDiscreteAct-v0", "unsupported action space MultiDiscrete("),
-        ("PgrlRobust/MultiBinaryAct-v0", "unsupported action space MultiBinary("),
+        ("PgrlRobust/GraphObs-v0", "unsupported observation space Graph("),
+        ("PgrlRobust/SequenceInDictObs-v0", "unsupported observation space Sequence("),
+        ("PgrlRobust/DictAct-v0", "unsupported action space Dict("),
     ],
 )
 def test_unsupported_spaces(tmp_path: Path, env_id: str, message: str) -> None:
-    assert one_line_error("train", "ppo", "--env", env_id, "--out", str(tmp_path), *TINY).startswith(message)
+    line = one_line_error("train", "ppo", "--env", env_id, "--out", str(tmp_path), *TINY)
+    assert line.startswith(message)
+    assert "pgrl takes " in line and ("wrap the env" in line or "leave that part out" in line)  # and what to do
+    assert not (tmp_path / "progress.txt").exists()
 
 
 def test_non_finite_observations(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import pgrl
+import pgrl.optim
 from pgrl.advantages import standardize
 from pgrl.losses import policy_gradient_loss
 
@@ -27,20 +28,20 @@ def test_vpg_loss_is_minus_mean_logp_times_advantage():
 
 def test_one_policy_step_per_epoch_and_spinning_up_columns(tmp_path):
     steps = []
-    original = torch.optim.Adam.step
+    original = pgrl.optim.Adam.step
 
     def counting_step(self, *args, **kwargs):
         steps.append(frozenset(id(p) for p in self.param_groups[0]["params"]))
         return original(self, *args, **kwargs)
 
-    torch.optim.Adam.step = counting_step  # type: ignore[method-assign]
+    pgrl.optim.Adam.step = counting_step  # type: ignore[method-assign]
     try:
         agent, history = pgrl.vpg(
             "CartPole-v1", epochs=2, steps_per_epoch=200, num_envs=2, train_v_iters=3, eval_episodes=0,
             verbose=False, logger_kwargs={"output_dir": str(tmp_path)},
         )  # fmt: skip
     finally:
-        torch.optim.Adam.step = original  # type: ignore[method-assign]
+        pgrl.optim.Adam.step = original  # type: ignore[method-assign]
     pi = frozenset(id(p) for p in agent.ac.pi.parameters())
     v = frozenset(id(p) for p in agent.ac.v.parameters())
     assert steps == [pi, v, v, v] * 2  # per epoch: one policy step, then train_v_iters critic steps

@@ -121,7 +121,7 @@ def a2c(
 
 def a2c_update(cfg: A2CConfig, ac: Any, batch: Batch, optimizer: Optimizer) -> dict[str, float]:
     """One actor-critic gradient step on a segment's batch; its losses."""
-    logp, entropies = log_prob_entropy(ac.pi, batch.obs, batch.act)
+    logp, entropies = log_prob_entropy(ac.pi, batch.obs, batch.act, batch.mask)
     pi_loss = policy_gradient_loss(logp, distributed.standardize(batch.adv) if cfg.norm_adv else batch.adv)
     v_loss = value_loss(ac.v(batch.obs), batch.ret)
     entropy = entropies.mean()

@@ -27,12 +27,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Unpack
 
-import gymnasium as gym
 import numpy as np
 import torch
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from pgrl import distributed
+from pgrl.agent import Agent
 from pgrl.algos.signature import algorithm
 from pgrl.config import Config, hyperparameter, positive, positive_int
 from pgrl.envs import EnvSpec
@@ -40,6 +40,7 @@ from pgrl.errors import PgrlError
 from pgrl.nan_guard import a_non_finite_value
 from pgrl.networks import batched_forward, mode_net
 from pgrl.options import RunOptions
+from pgrl.rollout import ARS_MASKS
 from pgrl.training import Run, Trained
 
 
@@ -147,8 +148,9 @@ def ars(
     """
     run, cfg = Run.start(ARSConfig, locals())
     agent = run.agent
-    net = mode_net(agent.ac.pi)  # the layers that map an observation to the deterministic action
-    discrete = isinstance(agent.action_space, gym.spaces.Discrete)
+    check_ars_spaces(agent)
+    actor = agent.ac.pi
+    net = mode_net(actor)  # the layers that map an observation to the deterministic action (actor.mode_of)
     theta = parameters_to_vector(net.parameters()).detach()
     N, nu, world = cfg.n_directions, cfg.noise_std, distributed.world_size()
     mine = torch.arange(distributed.rank(), N, world)  # data-parallel: the directions this process runs
@@ -159,7 +161,7 @@ def ars(
         def act(obs: np.ndarray) -> np.ndarray:
             with torch.no_grad():
                 out = batched_forward(net, params, agent.obs_tensor(obs))  # normalised with frozen statistics
-            return agent.to_env_action(out.argmax(-1).numpy() if discrete else out.numpy())
+            return agent.to_env_action(actor.mode_of(out).numpy())
 
         return act
 
@@ -188,6 +190,18 @@ def ars(
         run.record_episodes(episodes.returns.tolist(), episodes.lengths.tolist(), episodes.num_steps)
         run.log({"SigmaR": info["sigma_R"], "StepNorm": info["step_norm"], "ParamNorm": float(theta.norm())})
     return run.finish()
+
+
+def check_ars_spaces(agent: Agent) -> None:
+    """ARS searches over the MLP that maps the flat observation to an action: refuse what it cannot train
+    (an image's CNN, which the search does not reach) or act on (action masks)."""
+    if agent.layout.images:
+        raise PgrlError(
+            "ars takes observations without images (its linear search does not train a CNN); use ppo, a2c, vpg "
+            "or reinforce for image observations"
+        )
+    if agent.layout.mask_in_obs:
+        raise PgrlError(ARS_MASKS)
 
 
 def all_returns(returns: torch.Tensor, mine: torch.Tensor, n_directions: int) -> torch.Tensor:

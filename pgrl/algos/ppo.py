@@ -175,7 +175,7 @@ def ppo_update(
     """PPO's update on one epoch's batch: minibatch passes of the clipped objective; the epoch's columns."""
 
     def pi_terms(b: Batch) -> tuple[torch.Tensor, dict[str, float], torch.Tensor]:
-        logp, entropy = log_prob_entropy(ac.pi, b.obs, b.act)
+        logp, entropy = log_prob_entropy(ac.pi, b.obs, b.act, b.mask)
         # Standardised with the population std, over every process's minibatch when data-parallel.
         adv = distributed.standardize(b.adv) if cfg.norm_adv else b.adv
         loss, info = ppo_clip_loss(logp, b.logp, adv, cfg.clip_ratio)

@@ -38,7 +38,7 @@ from pgrl.config import RolloutConfig, boolean, hyperparameter, positive, positi
 from pgrl.envs import EnvSpec
 from pgrl.errors import PgrlError
 from pgrl.losses import policy_gradient_loss, value_loss
-from pgrl.networks import MLPActorCritic, entropy_of
+from pgrl.networks import MLPActorCritic, entropy_of, policy
 from pgrl.optim import Optimizer
 from pgrl.options import RunOptions
 from pgrl.training import Run, Trained
@@ -166,7 +166,7 @@ def reinforce_update(
     with torch.no_grad():
         baseline_v = ac.v(batch.obs) if cfg.baseline else None
     weights = reinforce_weights(batch.ret, baseline_v, cfg.norm_returns)
-    dist, logp = ac.pi(batch.obs, batch.act)
+    dist, logp = policy(ac.pi, batch.obs, batch.act, batch.mask)
     pi_loss = -mean(logp * weights) if split else policy_gradient_loss(logp, weights)
     entropy = mean(entropy_of(dist)).item()
     pi_optimizer.step(pi_loss)
@@ -179,7 +179,7 @@ def reinforce_update(
             v_optimizer.step(v_mse(ac.v(batch.obs)))
 
     with torch.no_grad():
-        _, logp_new = ac.pi(batch.obs, batch.act)
+        _, logp_new = policy(ac.pi, batch.obs, batch.act, batch.mask)
     return {
         "LossPi": pi_loss.item(),
         "LossV": v_loss,

@@ -28,7 +28,7 @@ from pgrl.batch import Batch, make_batch
 from pgrl.config import RolloutConfig, boolean, hyperparameter, positive, positive_int, unit_interval
 from pgrl.envs import EnvSpec
 from pgrl.losses import policy_gradient_loss, value_loss
-from pgrl.networks import MLPActorCritic, entropy_of
+from pgrl.networks import MLPActorCritic, entropy_of, policy
 from pgrl.optim import Optimizer
 from pgrl.options import RunOptions
 from pgrl.training import Run, Trained
@@ -109,7 +109,7 @@ def vpg_update(
 ) -> dict[str, Any]:
     """One policy-gradient step on the whole batch, then the critic's steps; the epoch's columns."""
     weights = distributed.standardize(batch.adv) if cfg.norm_adv else batch.adv  # over all processes
-    dist, logp = ac.pi(batch.obs, batch.act)
+    dist, logp = policy(ac.pi, batch.obs, batch.act, batch.mask)
     pi_loss = policy_gradient_loss(logp, weights)
     entropy = entropy_of(dist).mean().item()
     pi_optimizer.step(pi_loss)
@@ -121,7 +121,7 @@ def vpg_update(
         v_optimizer.step(value_loss(ac.v(batch.obs), batch.ret))
 
     with torch.no_grad():
-        _, logp_new = ac.pi(batch.obs, batch.act)
+        _, logp_new = policy(ac.pi, batch.obs, batch.act, batch.mask)
         pi_loss_new = policy_gradient_loss(logp_new, weights)
         v_loss_new = value_loss(ac.v(batch.obs), batch.ret)
     return {

@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-import gymnasium as gym
-
+from pgrl.envs import DEFAULT_EPISODE_CAP
 from pgrl.errors import PgrlError
 from pgrl.evaluate import evaluate
-from pgrl.load import load
+from pgrl.load import env_of_run, load
 
 
 def add_parser(sub: Any) -> None:
@@ -19,6 +18,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=0, help="evaluation seed (default 0)")
     p.add_argument("--stochastic", action="store_true", help="sample actions instead of taking the policy's mode")
     p.add_argument(
+        "--max-ep-len",
+        type=int,
+        help=f"cap on an episode's steps (default: the env's time limit, else the run's max_ep_len, else "
+        f"{DEFAULT_EPISODE_CAP}, with a warning when that cap cuts an episode)",
+    )
+    p.add_argument(
         "--best", action="store_true", help="the best policy an in-training evaluation found (best.pt), not the last"
     )
     p.set_defaults(run=run)
@@ -27,15 +32,14 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.episodes < 1:
         raise PgrlError(f"--episodes must be >= 1, got {args.episodes}")
+    if args.max_ep_len is not None and args.max_ep_len < 1:
+        raise PgrlError(f"--max-ep-len must be >= 1, got {args.max_ep_len}")
     agent = load(args.run_dir, best=args.best)
     env_id = agent.config.get("env_id", "")
-    if env_id not in gym.registry:
-        raise PgrlError(
-            f"the run's env {env_id!r} is not a registered gymnasium id; evaluate it from Python with pgrl.evaluate"
-        )
-    max_ep_len = agent.config.get("hyperparameters", {}).get("max_ep_len")
+    env = env_of_run(agent.config, args.run_dir)  # the id with the run's env_kwargs and wrappers
+    max_ep_len = args.max_ep_len or agent.config.get("hyperparameters", {}).get("max_ep_len")
     returns, lengths = evaluate(
-        agent, env_id, args.episodes, seed=args.seed, deterministic=not args.stochastic, max_ep_len=max_ep_len
+        agent, env, args.episodes, seed=args.seed, deterministic=not args.stochastic, max_ep_len=max_ep_len
     )
     mode = "stochastic" if args.stochastic else "deterministic"
     print(

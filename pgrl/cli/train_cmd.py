@@ -21,6 +21,8 @@ from pgrl.algos.registry import ALGORITHMS, AlgoInfo
 from pgrl.algos.signature import in_signature_order
 from pgrl.checkpoint import load_config
 from pgrl.config import Hyperparameter
+from pgrl.envs import DEFAULT_EPISODE_CAP
+from pgrl.envs.named import parse_kwargs
 from pgrl.errors import PgrlError
 from pgrl.presets import PRESETS
 from pgrl.rundir import EVAL
@@ -48,6 +50,53 @@ def add_hyperparameter_flag(p: argparse.ArgumentParser, algo: str, hp: Hyperpara
         p.add_argument(flag, dest=hp.name, type=kind, default=None, metavar=kind.__name__.upper(), help=help_text)
 
 
+def add_env_flags(p: argparse.ArgumentParser) -> None:
+    """--env, --env-kwargs, --wrapper and the pixel preprocessing flags (pgrl.envs.named)."""
+    p.add_argument(
+        "--env",
+        help="gymnasium env id, e.g. CartPole-v1 (required unless --resume); an env a package registers: "
+        "module:EnvId (minigrid:MiniGrid-Empty-5x5-v0), or module.function:EnvId for a registering function "
+        "(minatar.gym.register_envs:MinAtar/Breakout-v1)",
+    )
+    p.add_argument(
+        "--env-kwargs",
+        nargs="+",
+        metavar="KEY=VALUE",
+        help="keyword arguments for gymnasium.make, each VALUE a JSON literal (is_slippery=false, map_name=8x8: "
+        "a VALUE that is not JSON is a string); recorded for eval, watch and resume",
+    )
+    p.add_argument(
+        "--wrapper",
+        dest="wrappers",
+        action="append",
+        nargs="+",
+        metavar="ARG",
+        help="a wrapper module:Class with optional KEY=VALUE (JSON) arguments, e.g. --wrapper "
+        "gymnasium.wrappers:FrameStackObservation stack_size=4; repeatable, applied in order",
+    )
+    p.add_argument("--atari-preprocessing", action="store_true", default=None,
+                   help="gymnasium's AtariPreprocessing (84x84 grayscale, frame skip 4; pass --env-kwargs frameskip=1)")  # fmt: skip
+    p.add_argument("--grayscale", action="store_true", default=None, help="gymnasium's GrayscaleObservation")
+    p.add_argument("--resize", type=int, nargs=2, metavar=("H", "W"), help="gymnasium's ResizeObservation")
+    p.add_argument("--frame-stack", type=int, metavar="N", help="gymnasium's FrameStackObservation of N frames")
+
+
+def env_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The env's run options from --env-kwargs, --wrapper and the pixel flags (those given)."""
+    wrappers = None
+    if args.wrappers:
+        wrappers = [(w[0], parse_kwargs(w[1:], f"--wrapper {w[0]}")) for w in args.wrappers]
+    options = {
+        "env_kwargs": parse_kwargs(args.env_kwargs) if args.env_kwargs else None,
+        "wrappers": wrappers,
+        "atari_preprocessing": args.atari_preprocessing,
+        "grayscale": args.grayscale,
+        "resize": tuple(args.resize) if args.resize else None,
+        "frame_stack": args.frame_stack,
+    }
+    return {k: v for k, v in options.items() if v is not None}
+
+
 def hyperparameter_flags(info: AlgoInfo) -> tuple[list[Hyperparameter], list[Hyperparameter]]:
     """The config's fields with a flag: (the network's, the algorithm's in its signature's order)."""
     fields = in_signature_order(info.fn, info.config)
@@ -59,6 +108,7 @@ def add_parser(sub: Any) -> None:
     algos = train.add_subparsers(dest="algo", metavar="ALGO", required=True)
     for name, info in ALGORITHMS.items():
         p = algos.add_parser(name, help=info.summary, description=info.summary)
+        add_env_flags(p)
         add_run_flags(p)
         network, algorithm = hyperparameter_flags(info)
         for hp in network:
@@ -83,7 +133,6 @@ def add_parser(sub: Any) -> None:
 
 def add_run_flags(p: argparse.ArgumentParser) -> None:
     """The flags of the run options and of the run directory, the same for every algorithm."""
-    p.add_argument("--env", help="gymnasium env id, e.g. CartPole-v1 (required unless --resume)")
     p.add_argument("--seed", type=int, help="random seed (default 0)")
     p.add_argument("--out", help="run directory (default runs/<algo>-<env>/<time>_s<seed>)")
     p.add_argument("--exp-name", help="experiment name used in the default run directory")
@@ -110,7 +159,8 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
         "--eval-episodes",
         type=int,
         default=20,
-        help="deterministic episodes at the end, and in each --eval-every evaluation (default 20)",
+        help="deterministic episodes at the end, and in each --eval-every evaluation (default 20); an episode is "
+        f"capped at the env's time limit, else --max-ep-len, else {DEFAULT_EPISODE_CAP} steps",
     )
     p.add_argument(
         "--eval-every",
@@ -215,6 +265,7 @@ def run(args: argparse.Namespace) -> int:
         "nan_policy": args.nan_policy,
     }
     kwargs.update({k: v for k, v in options.items() if v is not None})
+    kwargs.update(env_options(args))
     ac_kwargs = {name: getattr(args, name) for name in args.network if getattr(args, name) is not None}
     if "hidden_sizes" in ac_kwargs:
         ac_kwargs["hidden_sizes"] = tuple(ac_kwargs["hidden_sizes"])

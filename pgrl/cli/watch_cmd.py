@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from pgrl.envs import DEFAULT_EPISODE_CAP
+from pgrl.envs.limits import env_label
 from pgrl.errors import PgrlError
 from pgrl.watch import (
     check_options,
@@ -38,7 +40,11 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--env", help="gymnasium env id (default: the run's env; needed with --random and no RUN_DIR)")
     p.add_argument("--random", action="store_true", help="uniformly random actions instead of the agent")
     p.add_argument("--stochastic", action="store_true", help="sample actions instead of taking the policy's mode")
-    p.add_argument("--max-ep-len", type=int, help="time limit per episode (default: the run's, else the env's)")
+    p.add_argument(
+        "--max-ep-len",
+        type=int,
+        help=f"time limit per episode (default: the run's, else the env's, else {DEFAULT_EPISODE_CAP} steps)",
+    )
     p.add_argument("--fps", type=float, help="frames per second (default: the env's render_fps)")
     p.set_defaults(run=run)
 
@@ -71,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         e.close()
     print(
-        f"{policy} on {env if isinstance(env, str) else 'env'}: mean return {np.mean(returns):.2f} over "
+        f"{policy} on {env_label(env)}: mean return {np.mean(returns):.2f} over "
         f"{len(returns)} episodes; wrote {path} ({count} frames)"
     )
     return 0

@@ -9,35 +9,40 @@ time-limit truncation can bootstrap from V(final observation).
 from __future__ import annotations
 
 import contextlib
-import difflib
 from collections.abc import Callable
 from typing import Any, Literal
 
 import gymnasium as gym
 from gymnasium.vector import AutoresetMode
 
+from pgrl.actions import ActionLayout
 from pgrl.envs.envpool_env import EnvpoolVectorEnv
+from pgrl.envs.limits import capped
+from pgrl.envs.named import NamedEnv, make_by_id, register
 from pgrl.errors import PgrlError
+from pgrl.spaces import ObsLayout
 
 EnvSpec = str | Callable[[], gym.Env]
-"""An env id registered with gymnasium ("CartPole-v1") or a factory returning a new env (Spinning Up's env_fn)."""
-
-
-def _unknown_env_message(env_id: str) -> str:
-    known = list(gym.registry.keys())
-    close = difflib.get_close_matches(env_id, known, n=3, cutoff=0.6)
-    hint = f"; did you mean {', '.join(close)}?" if close else "; see gymnasium.pprint_registry() for the ids"
-    return f"unknown environment id {env_id!r}{hint}"
+"""An env id registered with gymnasium ("CartPole-v1", or "module:EnvId"), a factory returning a new env
+(Spinning Up's env_fn), or a :class:`pgrl.envs.named.NamedEnv` (an id with env_kwargs and wrappers)."""
 
 
 def make_env_fn(env: EnvSpec, max_ep_len: int | None = None, **make_kwargs: Any) -> Callable[[], gym.Env]:
-    """A factory for one env, with an optional extra time limit (Spinning Up's ``max_ep_len``)."""
+    """A factory for one env, with an optional extra time limit (Spinning Up's ``max_ep_len``).
+
+    ``env``: an id (``module:EnvId`` too, see :mod:`pgrl.envs.named`), a factory, or a
+    :class:`pgrl.envs.named.NamedEnv`; ``make_kwargs`` go to ``gymnasium.make`` (an id or a NamedEnv of an id).
+    """
     if isinstance(env, str):
-        if env not in gym.registry:
-            raise PgrlError(_unknown_env_message(env))
+        register(env)  # an unknown id is refused now, not in the first env's constructor
 
         def base() -> gym.Env:
-            return gym.make(env, **make_kwargs)
+            return make_by_id(env, make_kwargs)
+    elif isinstance(env, NamedEnv):
+        named = env
+
+        def base() -> gym.Env:
+            return named(**make_kwargs)
     elif callable(env):
         base = env
     else:
@@ -53,16 +58,9 @@ def make_env_fn(env: EnvSpec, max_ep_len: int | None = None, **make_kwargs: Any)
 
 
 def check_spaces(observation_space: gym.Space, action_space: gym.Space) -> None:
-    """Refuse spaces that pgrl's policies cannot handle, naming the space."""
-    if not isinstance(observation_space, gym.spaces.Box):
-        raise PgrlError(
-            f"unsupported observation space {observation_space}: pgrl needs a Box observation space "
-            "(wrap the env, e.g. with gymnasium.wrappers.FlattenObservation)"
-        )
-    if not isinstance(action_space, gym.spaces.Discrete | gym.spaces.Box):
-        raise PgrlError(f"unsupported action space {action_space}: pgrl supports Discrete and Box actions")
-    if isinstance(action_space, gym.spaces.Box) and len(action_space.shape) != 1:
-        raise PgrlError(f"unsupported action space {action_space}: Box actions must be 1-D")
+    """Refuse spaces that pgrl's policies cannot handle, naming the space (:mod:`pgrl.spaces`, :mod:`pgrl.actions`)."""
+    ObsLayout.of(observation_space)
+    ActionLayout.of(action_space)
 
 
 def make_vec_env(
@@ -71,6 +69,7 @@ def make_vec_env(
     seed: int | None = None,
     vectorization: Literal["sync", "async", "envpool"] = "sync",
     max_ep_len: int | None = None,
+    episode_cap: int | None = None,
 ) -> gym.vector.VectorEnv:
     """``num_envs`` copies of ``env`` as a gymnasium vector env, reset with seeds seed, seed+1, ...
 
@@ -84,18 +83,24 @@ def make_vec_env(
             "envpool" steps envpool's C++ copies of the env (an env id envpool has, envpool installed;
             see :mod:`pgrl.envs.envpool_env`).
         max_ep_len: optional extra time limit per episode (a truncation).
+        episode_cap: a time limit for an env that has none of its own (evaluations: see
+            :mod:`pgrl.envs.limits`).
 
     The env is not reset yet: call ``envs.reset(seed=seed)`` (the rollout collector does).
     """
     if num_envs < 1:
         raise PgrlError(f"num_envs must be >= 1, got {num_envs}")
     if vectorization == "envpool":
-        if isinstance(env, str) and env not in gym.registry:
-            raise PgrlError(_unknown_env_message(env))
+        if isinstance(env, NamedEnv):
+            raise PgrlError("envpool makes its envs itself: it takes no env_kwargs or wrappers (use --vec sync)")
+        if isinstance(env, str):
+            register(env)
         envpool_vec = EnvpoolVectorEnv(env, num_envs, seed, max_ep_len)  # type: ignore[arg-type]
         check_spaces(envpool_vec.single_observation_space, envpool_vec.single_action_space)
         return envpool_vec
     fn = make_env_fn(env, max_ep_len)
+    if episode_cap is not None:
+        fn = capped(fn, episode_cap)
     try:
         probe = fn()
     except gym.error.Error as e:  # e.g. a missing optional dependency or a deprecated version
@@ -130,10 +135,12 @@ def close_after_failure(envs: gym.vector.VectorEnv) -> None:
 
 def reward_threshold(env: EnvSpec) -> float | None:
     """The return at which the env counts as solved (its spec's ``reward_threshold``), or None."""
-    if isinstance(env, str):
-        spec = gym.spec(env) if env in gym.registry else None
+    env_id = env if isinstance(env, str) else env.id if isinstance(env, NamedEnv) else None
+    spec: gym.envs.registration.EnvSpec | None
+    if env_id is not None:
+        spec = gym.spec(register(env_id))
     else:
-        probe = env()
+        probe = env()  # type: ignore[operator]  # a factory
         spec = probe.spec
         probe.close()
     threshold = spec.reward_threshold if spec is not None else None
@@ -141,9 +148,12 @@ def reward_threshold(env: EnvSpec) -> float | None:
 
 
 def env_name(env: EnvSpec) -> str:
-    """A readable name for logs: the id, or the id of the env that the factory makes."""
+    """A readable name for logs and config.json: the id (as given, ``module:EnvId`` too), or the id of the
+    env that the factory makes."""
     if isinstance(env, str):
         return env
+    if isinstance(env, NamedEnv) and env.id is not None:
+        return env.id
     probe = env()
     try:
         spec = probe.spec

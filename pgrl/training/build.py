@@ -18,12 +18,13 @@ from pgrl import distributed
 from pgrl.agent import Agent
 from pgrl.checkpoint import space_to_json
 from pgrl.config import Config, RolloutConfig
-from pgrl.envs import EnvSpec, make_vec_env
+from pgrl.envs import EnvSpec, NamedEnv, make_vec_env
 from pgrl.errors import PgrlError
 from pgrl.networks import MLPActorCritic, class_path, json_ac_kwargs
 from pgrl.normalize import RunningMeanStd
 from pgrl.rollout import check_fits_in_memory
 from pgrl.rundir import default_run_dir, exp_name, prepare_run_dir
+from pgrl.spaces import ObsLayout
 from pgrl.training.call import Call
 from pgrl.training.goal import Goal
 from pgrl.training.resume import Resumed, open_resumed, resolve_config, resumed_network
@@ -59,7 +60,12 @@ def build_actor_critic(
     ac_kwargs: dict[str, Any],
 ) -> nn.Module:
     """``actor_critic(observation_space, action_space, **ac_kwargs)``, checked against the protocol."""
-    ac = actor_critic(observation_space, action_space, **ac_kwargs)
+    try:
+        ac = actor_critic(observation_space, action_space, **ac_kwargs)
+    except TypeError as e:
+        if "argument" not in str(e):
+            raise
+        raise PgrlError(f"actor_critic {getattr(actor_critic, '__name__', actor_critic)} refused ac_kwargs: {e}") from e
     missing = [name for name in ("pi", "v", "step", "act") if not hasattr(ac, name)]
     if missing:
         raise PgrlError(
@@ -76,7 +82,13 @@ def network_kwargs(actor_critic: Callable[..., nn.Module], cfg: Config, ac_kwarg
 
 
 def run_config(
-    call: Call, env_id: str, cfg: Config, ac_kwargs: Mapping[str, Any], envs: gym.vector.VectorEnv, exp_name: str
+    call: Call,
+    env_fn: EnvSpec,
+    env_id: str,
+    cfg: Config,
+    ac_kwargs: Mapping[str, Any],
+    envs: gym.vector.VectorEnv,
+    exp_name: str,
 ) -> dict[str, Any]:
     """config.json: what a run was made of, enough to load its agent without the env and to resume it."""
     return {
@@ -86,6 +98,7 @@ def run_config(
         "hyperparameters": cfg.to_json(),
         "actor_critic": class_path(call.actor_critic),
         "ac_kwargs": json_ac_kwargs(ac_kwargs),
+        **env_config(env_fn),
         "observation_space": space_to_json(envs.single_observation_space),
         "action_space": space_to_json(envs.single_action_space),
         "vectorization": call.options["vectorization"],
@@ -94,6 +107,17 @@ def run_config(
         "nan_policy": call.options["nan_policy"],
         "pgrl_version": __version__,
     }
+
+
+def env_config(env: Any) -> dict[str, Any]:
+    """config.json's record of how the env was made: env_kwargs and wrappers (rebuilt by eval, watch, resume
+    and grid), and ``env_fn``, the name of the function that made it when that was not an id."""
+    named = env if isinstance(env, NamedEnv) else None
+    out: dict[str, Any] = named.config() if named is not None else {"env_kwargs": {}, "wrappers": []}
+    factory = named.env if named is not None else env
+    if not isinstance(factory, str):
+        out["env_fn"] = f"{getattr(factory, '__module__', '?')}.{getattr(factory, '__qualname__', repr(factory))}"
+    return out
 
 
 @dataclass
@@ -124,7 +148,9 @@ def build(config_class: type[Config], arguments: Mapping[str, Any]) -> Parts:
     """From an algorithm function's ``locals()``: its configuration, the envs (first: a bad env id or space is
     refused before anything is written), the seeded network and agent, and the run directory."""
     call = Call.parse(config_class, arguments)
-    env_fn, env_id, cfg = resolve_config(config_class, call.env_fn, call.given, call.options["resume"])
+    env_fn, env_id, cfg = resolve_config(
+        config_class, call.env_fn, call.given, call.options["resume"], call.env_options
+    )
     resumed = open_resumed(call, cfg) if call.options["resume"] is not None else None
     goal = Goal.of(call.options, env_fn, env_id, resumed.run_dir if resumed is not None else None)
     if goal.target is not None and not call.options["eval_every"]:  # a target is checked by evaluations
@@ -142,8 +168,13 @@ def build(config_class: type[Config], arguments: Mapping[str, Any]) -> Parts:
     if isinstance(cfg, RolloutConfig):  # refused before the run directory is written
         check_fits_in_memory(cfg.segment_steps(distributed.world_size()), n_envs, obs_space, act_space)
     ac = build_actor_critic(call.actor_critic, obs_space, act_space, ac_kwargs)
-    obs_rms = RunningMeanStd((int(np.prod(obs_space.shape or ())),)) if cfg.norm_obs else None
-    config = run_config(call, env_id, cfg, ac_kwargs, envs, exp_name(call.logger_kwargs, call.algo, env_id))
+    layout = ObsLayout.of(obs_space)
+    if layout.left_out and distributed.is_main() and call.options["verbose"]:
+        print(
+            f"pgrl: leaving out the observation's text part(s) {', '.join(layout.left_out)}: pgrl does not encode text"
+        )
+    obs_rms = RunningMeanStd((layout.box_dim,)) if cfg.norm_obs and layout.box_dim else None
+    config = run_config(call, env_fn, env_id, cfg, ac_kwargs, envs, exp_name(call.logger_kwargs, call.algo, env_id))
     config["target_return"] = goal.target
     if resumed is not None:
         run_dir = resumed.run_dir

@@ -11,6 +11,7 @@ from torch import nn
 
 from pgrl.config import Config, hyperparameters
 from pgrl.envs import EnvSpec
+from pgrl.envs.named import name_env, options_config, pixel_wrappers
 from pgrl.errors import PgrlError
 from pgrl.networks import MLPActorCritic
 from pgrl.options import RunOptions, complete
@@ -33,6 +34,7 @@ class Call:
     logger_kwargs: dict[str, Any]
     given: dict[str, Any]
     options: RunOptions
+    env_options: dict[str, Any] | None = None  # config.json's env_kwargs and wrappers of the call's env options
 
     @classmethod
     def parse(cls, config_class: type[Config], arguments: Mapping[str, Any]) -> Call:
@@ -48,15 +50,21 @@ class Call:
             )
         env_fn = args.get("env_fn")
         check_seed(args.get("seed", 0))
+        pixels = pixel_wrappers(options["atari_preprocessing"], options["grayscale"], options["resize"],
+                                options["frame_stack"])  # fmt: skip
+        env = name_env(env_fn if env_fn is not None else options["env"], options["env_kwargs"], options["wrappers"],
+                       pixels)  # fmt: skip
+        env_options = options_config(options["env_kwargs"], options["wrappers"], pixels)
         return cls(
             config_class.algo,
-            env_fn if env_fn is not None else options["env"],
+            env,
             args.get("actor_critic") or MLPActorCritic,
             dict(args.get("ac_kwargs") or {}),
             int(args.get("seed", 0)),
             dict(args.get("logger_kwargs") or {}),
             given,
             options,
+            env_options,
         )
 
 

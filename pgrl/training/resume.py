@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import gymnasium as gym
 import numpy as np
 
 from pgrl import distributed
 from pgrl.agent import Agent
 from pgrl.checkpoint import load_checkpoint, load_config
 from pgrl.config import Config
-from pgrl.envs import EnvSpec, env_name
+from pgrl.envs import EnvSpec, NamedEnv, env_name
+from pgrl.envs.named import from_config, register
 from pgrl.errors import PgrlError
 from pgrl.networks import MLPActorCritic, class_path, json_ac_kwargs
 from pgrl.optim import Optimizer
@@ -92,12 +92,16 @@ class Resumed:
 
 
 def resolve_config(
-    config_class: type[C], env_fn: EnvSpec | None, given: dict[str, Any], resume: str | os.PathLike[str] | None
+    config_class: type[C],
+    env_fn: EnvSpec | None,
+    given: dict[str, Any],
+    resume: str | os.PathLike[str] | None,
+    env_options: dict[str, Any] | None = None,
 ) -> tuple[EnvSpec, str, C]:
     """The run's env and configuration: ``(env_fn, env_id, cfg)``.
 
     A new run: the defaults < the env's preset < ``given``. A resumed run (``resume`` = its directory) takes
-    its config.json's values (:meth:`pgrl.config.Config.resumed`), and ``env_fn`` defaults to its env id.
+    its config.json's values (:meth:`pgrl.config.Config.resumed`), and its env (:func:`resumed_env`).
     """
     algo = config_class.algo
     if resume is None:
@@ -111,14 +115,8 @@ def resolve_config(
             f"{str(resume)!r} holds a {config.get('algo')} run, not {algo}; resume it with "
             f"`pgrl train {config.get('algo')} --resume {resume}`"
         )
+    env_fn = resumed_env(config, env_fn, env_options, resume)
     saved_env = config.get("env_id")
-    if env_fn is None:
-        if not isinstance(saved_env, str) or saved_env not in gym.registry:
-            raise PgrlError(
-                f"the run in {str(resume)!r} trained on {saved_env!r}, which is not a registered env id; "
-                "pass the same env_fn to resume it"
-            )
-        env_fn = saved_env
     env_id = env_name(env_fn)
     if env_id != saved_env:
         raise PgrlError(f"the run in {str(resume)!r} trained on {saved_env!r}, not {env_id!r}")
@@ -126,6 +124,40 @@ def resolve_config(
     if not isinstance(saved, dict):
         raise PgrlError(f"config.json in {str(resume)!r} lacks the run's hyperparameters")
     return env_fn, env_id, config_class.resumed(env_id, saved, given, str(resume))
+
+
+def resumed_env(
+    config: Mapping[str, Any], env_fn: EnvSpec | None, env_options: dict[str, Any] | None, resume: Any
+) -> EnvSpec:
+    """The env a resumed run continues on: its config.json's id with its env_kwargs and wrappers (env options
+    the call repeats must be the same), or the env_fn the call passes again for a run made by a function."""
+    saved_env = config.get("env_id")
+    made_by = config.get("env_fn")  # the function that made the env, when it was not made from an id
+    saved = {"env_kwargs": config.get("env_kwargs") or {}, "wrappers": config.get("wrappers") or []}
+    if env_options is not None and env_options != saved and not made_by:
+        raise PgrlError(
+            f"env_kwargs and wrappers {env_options} differ from the resumed run's {saved}; a resumed run keeps "
+            "its env (leave them out to take the run's own)"
+        )
+    if env_fn is not None and not (isinstance(env_fn, str | NamedEnv) and not made_by):
+        return env_fn  # the factory the run was made with, passed again
+    if env_fn is not None and env_name(env_fn) != saved_env:
+        raise PgrlError(f"the run in {str(resume)!r} trained on {saved_env!r}, not {env_name(env_fn)!r}")
+    if made_by or not isinstance(saved_env, str) or not _registered(saved_env):
+        raise PgrlError(
+            f"the run in {str(resume)!r} trained on {saved_env!r}"
+            + (f" made by the function {made_by}" if made_by else ", which is not a registered env id")
+            + "; pass the same env_fn to resume it"
+        )
+    return from_config(config)  # type: ignore[no-any-return]
+
+
+def _registered(env_id: str) -> bool:
+    try:
+        register(env_id)
+    except PgrlError:
+        return False
+    return True
 
 
 def open_resumed(call: Call, cfg: Config) -> Resumed:

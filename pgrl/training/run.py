@@ -201,7 +201,7 @@ class Run:
         """One episode in each env copy (:func:`pgrl.rollout.run_episodes`), for an algorithm that steps
         ``run.envs`` itself (ARS); record them with :meth:`record_episodes`."""
         with self._env_failures():
-            return run_episodes(self.envs, policy, seed=seed)
+            return run_episodes(self.envs, policy, seed, self.agent.layout)
 
     @contextlib.contextmanager
     def _env_failures(self) -> Iterator[None]:
