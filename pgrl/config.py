@@ -160,6 +160,10 @@ class Config:
         "auto", "how image observations are encoded: auto (a CNN when the observation has an image), cnn, or mlp "
         "(the pixels flattened)", check_encoder, network=True,
     )  # fmt: skip
+    bias: bool = hyperparameter(
+        True, "biases in the MLPs' linear layers (without them and without hidden layers, a Discrete "
+        "observation's actor and critic are tables: a row of logits and a value per state)", boolean, network=True,
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
         self.check()
@@ -242,6 +246,7 @@ class Config:
         kwargs.setdefault("hidden_sizes", tuple(self.hidden_sizes))
         kwargs.setdefault("activation", self.activation)
         kwargs.setdefault("encoder", self.encoder)
+        kwargs.setdefault("bias", self.bias)
         layer_sizes("hidden_sizes", kwargs["hidden_sizes"])
         return kwargs
 

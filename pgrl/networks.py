@@ -388,6 +388,9 @@ class MLPActorCritic(nn.Module):
         activation: name ("tanh", "relu", ...) or an ``nn.Module`` class such as ``torch.nn.ReLU``.
         log_std_init: initial log standard deviation of the Gaussian head (Spinning Up: -0.5).
         encoder: how images are encoded: "auto" (a CNN), "cnn" or "mlp" (see :mod:`pgrl.encoders`).
+        bias: biases in the MLPs' linear layers. Without them and without hidden layers, a Discrete
+            observation's one-hot input makes the actor and the critic tables (a row of logits and a value
+            per state): nothing learned in one state moves another, as a shared bias would.
     """
 
     def __init__(
@@ -398,6 +401,7 @@ class MLPActorCritic(nn.Module):
         activation: str | type[nn.Module] = "tanh",
         log_std_init: float = -0.5,
         encoder: str = "auto",
+        bias: bool = True,
     ) -> None:
         super().__init__()
         layout = ObsLayout.of(observation_space)
@@ -410,6 +414,11 @@ class MLPActorCritic(nn.Module):
         v_encoder = ObsEncoder(observation_space, kind) if kind is not None else None
         self.v = MLPCritic(obs_dim, hidden_sizes, act, v_encoder)
         self.masked = isinstance(self.pi, MLPCategoricalActor | MLPMultiCategoricalActor)
+        if not bias:
+            for net in (m for part in (self.pi, self.v) for m in part.children() if isinstance(m, nn.Sequential)):
+                for layer in net:
+                    if isinstance(layer, nn.Linear):
+                        layer.register_parameter("bias", None)
 
     @torch.inference_mode()  # cheaper than no_grad: the outputs leave as numpy arrays
     def step(self, obs: Any, mask: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

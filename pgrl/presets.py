@@ -101,6 +101,24 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "ent_coef": 0.01,
             "activation": "relu",
         },
+        # CliffWalking-v1 (no time limit; the cliff sends the agent back to the start at -100): a table per
+        # state (no hidden layer, no bias), so that "up", which the cliff teaches near the bottom row, is not
+        # learned for the states where the way to the goal is "right" through a shared bias or layer (with
+        # them, every configuration tried walked up into the wall everywhere; benchmarks/README.md). Episodes
+        # truncated at 200 steps. Tuning seeds 100-101 evaluate at -15 after 80 epochs (328k steps, ~15 s);
+        # with lr 1e-2 and entropy 0.05 one of them stayed at -200.
+        "CliffWalking-v1": {
+            "num_envs": 16,
+            "steps_per_epoch": 4096,
+            "epochs": 80,
+            "max_ep_len": 200,
+            "pi_lr": 3e-2,
+            "update_epochs": 4,
+            "minibatch_size": 1024,
+            "ent_coef": 0.02,
+            "hidden_sizes": (),
+            "bias": False,
+        },
         # MiniGrid's Dict observation (a 7x7x3 image through the small CNN, the direction one-hot; the mission
         # left out), or its image alone (minigrid.wrappers:ImgObsWrapper): tuning seeds 100-101 evaluate at
         # 0.95 after 25,600 steps; with lr 1e-3 the deterministic policy still looped (0.0) at 15k-25k steps.

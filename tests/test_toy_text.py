@@ -1,5 +1,5 @@
 """From the command line, PPO on the envs students bring next, with pgrl's presets (tuned on seeds >= 100;
-these run seed 0): FrozenLake-v1 (not slippery) and Taxi-v4 are solved, Blackjack-v1 (Tuple observations)
+these run seed 0): FrozenLake-v1 (not slippery), Taxi-v4 and CliffWalking-v1 are solved, Blackjack-v1 (Tuple observations)
 trains, MiniGrid-Empty-5x5-v0 (a Dict with an image and a mission string) is solved; ``pgrl eval`` and
 ``pgrl watch`` work on each run, rebuilding the env from config.json."""
 
@@ -47,6 +47,16 @@ def test_frozenlake_not_slippery_is_solved(tmp_path: Path) -> None:
 def test_taxi_is_solved(tmp_path: Path) -> None:
     result, _, _ = train_eval_watch(tmp_path, "Taxi-v4", "--quiet")
     assert result["mean_return"] >= 7.0, result
+
+
+@pytest.mark.slow
+def test_cliffwalking_is_solved_by_a_table_per_state(tmp_path: Path) -> None:
+    """The preset's actor and critic are tables (no hidden layer, no bias): the safe path or better."""
+    result, _, _ = train_eval_watch(tmp_path, "CliffWalking-v1", "--quiet")
+    assert result["mean_return"] >= -17, result  # -17: the safe path along the top; -13 is optimal
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["ac_kwargs"]["hidden_sizes"] == [] and config["ac_kwargs"]["bias"] is False
+    assert all("bias" not in k for k in pgrl.load(tmp_path / "run").ac.state_dict())
 
 
 @pytest.mark.slow
