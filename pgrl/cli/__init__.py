@@ -8,24 +8,39 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import importlib
 import sys
 import warnings
 from collections.abc import Sequence
-from types import ModuleType
 from typing import NoReturn
 
-from pgrl.cli import algos_cmd, compare_cmd, eval_cmd, grid_cmd, plot_cmd, train_cmd, watch_cmd
 from pgrl.errors import PgrlError, TrainingInterrupted
 
-COMMANDS: list[ModuleType] = [train_cmd, eval_cmd, algos_cmd, watch_cmd, plot_cmd, compare_cmd, grid_cmd]
+COMMANDS: dict[str, tuple[str, str]] = {
+    "train": ("pgrl.cli.train_cmd", "train an agent"),
+    "eval": ("pgrl.cli.eval_cmd", "evaluate a saved agent"),
+    "algos": ("pgrl.cli.algos_cmd", "list the algorithms and their defaults"),
+    "watch": ("pgrl.cli.watch_cmd", "record a video of an agent (mp4 or gif), no display needed"),
+    "plot": ("pgrl.cli.plot_cmd", "plot learning curves of runs (mean over seeds, 95%% CI)"),
+    "compare": ("pgrl.cli.compare_cmd", "compare groups of runs: IQM with 95%% CI, probability of improvement"),
+    "grid": ("pgrl.cli.grid_cmd", "run an experiment grid (algos x envs x hyperparameters x seeds) in parallel"),
+}
+"""Each subcommand: the module with its ``add_parser(sub, help)`` and ``run(args)``, and its one-line help."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``pgrl`` parser. ``command``: the only subcommand whose flags are built (its module imported);
+    the others get their one-line help only, so that ``pgrl --help`` imports neither torch nor gymnasium's
+    envs. None: every subcommand (the docs show all of them)."""
     parser = argparse.ArgumentParser(prog="pgrl", description="Policy-gradient reinforcement learning.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in COMMANDS:
-        module.add_parser(sub)
+    for name, (module, help) in COMMANDS.items():
+        if command is None or name == command:
+            # imported by name, as the command line chose it: the other commands' modules stay unloaded
+            importlib.import_module(module).add_parser(sub, help)
+        else:
+            sub.add_parser(name, help=help)
     return parser
 
 
@@ -35,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = [a for a in argv if a != "--debug"]
     if not debug:  # a failing subprocess env is reported in pgrl's one line; gymnasium's own lines would repeat it
         warnings.filterwarnings("ignore", message=r".*ERROR: (Traceback|Received the following error|Raising the last)")
-    parser = build_parser()
+    parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else "")
     try:
         args, unknown = parser.parse_known_args(argv)
         if unknown:

@@ -10,8 +10,8 @@ from pgrl.algos.signature import in_signature_order
 from pgrl.presets import PRESETS
 
 
-def add_parser(sub: Any) -> None:
-    p = sub.add_parser("algos", help="list the algorithms and their defaults")
+def add_parser(sub: Any, help: str) -> None:
+    p = sub.add_parser("algos", help=help)
     p.set_defaults(run=run)
 
 

@@ -32,10 +32,10 @@ from pgrl.errors import PgrlError
 FORMATS = ("table", "markdown", "csv", "json")
 
 
-def add_parser(sub: Any) -> None:
+def add_parser(sub: Any, help: str) -> None:
     p = sub.add_parser(
         "compare",
-        help="compare groups of runs: IQM with 95%% CI, probability of improvement",
+        help=help,
         description=__doc__.split("\n", 2)[2] if __doc__ else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -11,8 +11,8 @@ from pgrl.evaluate import evaluate
 from pgrl.load import env_of_run, load
 
 
-def add_parser(sub: Any) -> None:
-    p = sub.add_parser("eval", help="evaluate a saved agent", description="Evaluate a saved agent deterministically.")
+def add_parser(sub: Any, help: str) -> None:
+    p = sub.add_parser("eval", help=help, description="Evaluate a saved agent deterministically.")
     p.add_argument("run_dir", metavar="RUN_DIR", help="directory of a pgrl run")
     p.add_argument("--episodes", type=int, default=20, help="number of episodes (default 20)")
     p.add_argument("--seed", type=int, default=0, help="evaluation seed (default 0)")

@@ -17,10 +17,10 @@ from pgrl.errors import PgrlError
 from pgrl.grid import Grid, failure_line, parse_setting
 
 
-def add_parser(sub: Any) -> None:
+def add_parser(sub: Any, help: str) -> None:
     p = sub.add_parser(
         "grid",
-        help="run an experiment grid (algos x envs x hyperparameters x seeds) in parallel",
+        help=help,
         description=__doc__.split("\n", 1)[0] if __doc__ else None,
     )
     p.add_argument("--algo", nargs="+", required=True, help="algorithms, e.g. ppo vpg")

@@ -10,10 +10,10 @@ from pgrl.analysis import X_COLUMNS
 from pgrl.plot import FORMATS, check_format, curves, draw
 
 
-def add_parser(sub: Any) -> None:
+def add_parser(sub: Any, help: str) -> None:
     p = sub.add_parser(
         "plot",
-        help="plot learning curves of runs (mean over seeds, 95%% CI)",
+        help=help,
         description="Plot learning curves from progress.txt files (pgrl or Spinning Up runs). Runs are grouped "
         "into experiments across seeds by config.json's exp_name (else algo-env, else the parent directory's "
         "name); each experiment is drawn as the mean over its runs with a 95%% bootstrap confidence band.",

@@ -103,8 +103,8 @@ def hyperparameter_flags(info: AlgoInfo) -> tuple[list[Hyperparameter], list[Hyp
     return [hp for hp in fields if hp.network], [hp for hp in fields if not hp.network]
 
 
-def add_parser(sub: Any) -> None:
-    train = sub.add_parser("train", help="train an agent", description="Train an agent; see `pgrl algos`.")
+def add_parser(sub: Any, help: str) -> None:
+    train = sub.add_parser("train", help=help, description="Train an agent; see `pgrl algos`.")
     algos = train.add_subparsers(dest="algo", metavar="ALGO", required=True)
     for name, info in ALGORITHMS.items():
         p = algos.add_parser(name, help=info.summary, description=info.summary)

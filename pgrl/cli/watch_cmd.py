@@ -25,10 +25,10 @@ from pgrl.watch import (
 )
 
 
-def add_parser(sub: Any) -> None:
+def add_parser(sub: Any, help: str) -> None:
     p = sub.add_parser(
         "watch",
-        help="record a video of an agent (mp4 or gif), no display needed",
+        help=help,
         description="Record episodes of a saved agent (or of a random policy with --random --env ID) as an "
         "mp4 or gif, rendering headless; prints each episode's return. Actions are deterministic "
         "(the policy's mode) unless --stochastic.",

@@ -21,12 +21,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 from gymnasium import logger, spaces
 from gymnasium.envs.classic_control.cartpole import CartPoleEnv
 
-ENV_ID = "pgrl/ContinuousCartPole-v0"
+from pgrl.registration import CONTINUOUS_CARTPOLE, register_envs
+
+ENV_ID = CONTINUOUS_CARTPOLE
 MAX_EPISODE_STEPS = 500
 
 
@@ -84,15 +85,4 @@ class ContinuousCartPoleEnv(CartPoleEnv):
         return np.array(self.state, dtype=np.float32), reward, terminated, False, {}
 
 
-def register() -> None:
-    """Register ``pgrl/ContinuousCartPole-v0`` with gymnasium (once; importing pgrl does it)."""
-    if ENV_ID not in gym.registry:
-        gym.register(
-            id=ENV_ID,
-            entry_point="pgrl.envs.continuous_cartpole:ContinuousCartPoleEnv",
-            max_episode_steps=MAX_EPISODE_STEPS,
-            reward_threshold=475.0,
-        )
-
-
-register()
+register_envs()  # importing the module registers it too (pgrl's import does it first)
