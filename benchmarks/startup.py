@@ -15,7 +15,19 @@ import sys
 import tempfile
 import time
 
-TRAIN = "train ppo --env CartPole-v1 --epochs 1 --eval-episodes 0 --quiet --overwrite --out".split()
+TRAIN = [
+    "train",
+    "ppo",
+    "--env",
+    "CartPole-v1",
+    "--epochs",
+    "1",
+    "--eval-episodes",
+    "0",
+    "--quiet",
+    "--overwrite",
+    "--out",
+]
 COMMANDS = {
     "python -c 'import torch'": [sys.executable, "-c", "import torch"],
     "pgrl --help": [sys.executable, "-m", "pgrl", "--help"],
