@@ -7,6 +7,8 @@ pgrl`` and ``pgrl --help`` start without torch; importing pgrl registers ``pgrl/
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 from pgrl.errors import PgrlError
@@ -54,6 +56,20 @@ __all__ = [  # noqa: RUF022 (kept in this order: the eager names, then _LAZY's)
 ]
 
 register_envs()
+
+
+class _Package(types.ModuleType):
+    """pgrl itself, keeping ``pgrl.evaluate`` (and load, plot, watch) the function when its submodule of the
+    same name is imported: the import system binds a submodule on its package, which would shadow the lazy
+    name (an eager ``from pgrl.evaluate import evaluate`` used to rebind it)."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _LAZY and isinstance(value, types.ModuleType) and value.__name__ == _LAZY[name]:
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str) -> Any:

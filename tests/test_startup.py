@@ -48,6 +48,15 @@ def test_public_names_load_on_first_use() -> None:
     assert run_python(code) == "module 'pgrl' has no attribute 'nope'"
 
 
+def test_a_submodule_import_does_not_shadow_its_function() -> None:
+    # the CLI imports pgrl.evaluate (the module); pgrl.evaluate stays the function a notebook calls
+    code = (
+        "import pgrl.evaluate, pgrl.load, pgrl.plot, pgrl.watch, pgrl\n"
+        "print(all(callable(getattr(pgrl, n)) for n in ('evaluate', 'load', 'plot', 'watch')))"
+    )
+    assert run_python(code) == "True"
+
+
 def test_a_training_run_does_not_import_torch_dynamo(tmp_path: Path) -> None:
     code = (
         "import sys, pgrl\n"
