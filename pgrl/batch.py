@@ -44,10 +44,14 @@ def _flat_obs(obs: Any) -> Obs:
     return _flat(obs) if isinstance(obs, np.ndarray) else {k: _flat(v) for k, v in obs.items()}
 
 
-def make_batch(rollout: Rollout, adv: np.ndarray, ret: np.ndarray) -> Batch:
-    """The (T, N) rollout with its advantages and critic targets (each (T, N)) as a (B,) batch."""
+def make_batch(rollout: Rollout, adv: np.ndarray, ret: np.ndarray, keep: np.ndarray | None = None) -> Batch:
+    """The (T, N) rollout with its advantages and critic targets (each (T, N)) as a (B,) batch of the steps
+    ``keep`` (a (T, N) bool mask; default all) that are transitions (not a NEXT_STEP env's reset steps)."""
     mask = None if rollout.masks is None else _flat(rollout.masks)
-    return Batch(_flat_obs(rollout.obs), _flat(rollout.actions), _flat(rollout.logp), _flat(adv), _flat(ret), mask)
+    batch = Batch(_flat_obs(rollout.obs), _flat(rollout.actions), _flat(rollout.logp), _flat(adv), _flat(ret), mask)
+    if rollout.valid is not None:
+        keep = rollout.valid if keep is None else keep & rollout.valid
+    return batch if keep is None else batch[torch.from_numpy(keep.reshape(-1))]
 
 
 def minibatches(batch: Batch, size: int) -> Iterator[Batch]:

@@ -15,6 +15,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
+from gymnasium.vector import AutoresetMode
 
 from pgrl.actions import mask_of
 from pgrl.agent import Agent
@@ -50,10 +51,18 @@ class Rollout:
     episode_returns: list[float] = field(default_factory=list)  # episodes that finished this epoch
     episode_lengths: list[int] = field(default_factory=list)
     masks: np.ndarray | None = None  # (T, N, mask_size) bool
+    valid: np.ndarray | None = None  # (T, N) bool; NEXT_STEP envs only: False on a step that only reset the env
 
     @property
     def num_steps(self) -> int:
+        """The env steps taken, T * N: what TotalEnvInteracts counts, as the peers count a vector env's steps
+        (a NEXT_STEP env's reset steps among them, so that an epoch is steps_per_epoch steps on every env)."""
         return int(self.rewards.size)
+
+    @property
+    def num_transitions(self) -> int:
+        """The steps that are transitions the learner sees (a NEXT_STEP env's reset steps are none)."""
+        return int(self.valid.sum()) if self.valid is not None else int(self.rewards.size)
 
 
 def _obs_buffers(T: int, N: int, layout: ObsLayout) -> Obs:
@@ -68,8 +77,16 @@ def _obs_buffers(T: int, N: int, layout: ObsLayout) -> Obs:
 class Collector:
     """Steps a vector env with an agent, keeping the current observations and episode tallies between epochs.
 
+    A vector env in SAME_STEP autoreset mode (gymnasium's sync and async envs as pgrl makes them) returns the
+    next episode's first observation on the step that ends an episode, and the true final one in
+    ``info["final_obs"]``. One in NEXT_STEP mode (an env's own vectorised implementation, e.g. CartPole-v1's)
+    returns the final observation itself and resets the copy on its next step, which ignores the action and
+    gives reward 0: that step is no transition, so it is marked invalid (``Rollout.valid``) and left out of
+    every batch (TotalEnvInteracts still counts it: the env was stepped), and a truncation bootstraps from
+    the observation returned.
+
     Args:
-        envs: a gymnasium vector env in SAME_STEP autoreset mode (see :func:`pgrl.envs.make_vec_env`).
+        envs: a gymnasium vector env in SAME_STEP or NEXT_STEP autoreset mode (see :func:`pgrl.envs.make_vec_env`).
         agent: the agent whose ``ac.step`` picks actions.
         steps_per_env: T, the steps collected in each env per call to :meth:`collect`.
         seed: seeds the first reset (env i gets seed + i).
@@ -89,6 +106,8 @@ class Collector:
         self.mask = self._mask(self.obs, info)
         self.ep_return = np.zeros(self.N, dtype=np.float64)
         self.ep_length = np.zeros(self.N, dtype=np.int64)
+        self.next_step = envs.metadata.get("autoreset_mode") == AutoresetMode.NEXT_STEP
+        self.resetting = np.zeros(self.N, dtype=bool)  # NEXT_STEP: copies whose next step only resets them
         try:
             self._buffers = self._allocate(self.T, self.N)
         except MemoryError as e:
@@ -109,6 +128,7 @@ class Collector:
             terminated=np.zeros((T, N), dtype=bool),
             truncated=np.zeros((T, N), dtype=bool),
             masks=np.zeros((T, N, actions.mask_size or 0), dtype=bool) if self.masked else None,
+            valid=np.ones((T, N), dtype=bool) if self.next_step else None,
         )
 
     def _mask(self, obs: Any, info: dict[str, Any]) -> torch.Tensor | None:
@@ -167,7 +187,12 @@ class Collector:
             buf.terminated[t] = term
             buf.truncated[t] = trunc
             self.ep_return += r
-            self.ep_length += 1
+            if self.next_step:
+                buf.valid[t] = ~self.resetting  # type: ignore[index]
+                self.ep_length += ~self.resetting  # a reset step is not a step of the new episode
+                self.resetting = term | trunc
+            else:
+                self.ep_length += 1
             done = term | trunc
             if done.any():
                 self._episodes_ended(t, term, trunc, info, ep_returns, ep_lengths)
@@ -179,6 +204,14 @@ class Collector:
         buf.episode_returns = ep_returns
         buf.episode_lengths = ep_lengths
         return buf
+
+    def _rows(self, which: np.ndarray) -> Any:
+        """The current observations of the copies ``which`` (a bool (N,) mask)."""
+        if isinstance(self.obs, dict):
+            return {k: v[which] for k, v in self.obs.items()}
+        if isinstance(self.obs, tuple):
+            return tuple(v[which] for v in self.obs)
+        return np.asarray(self.obs)[which]
 
     @staticmethod
     def _store(obs: Obs, t: int, x: Any) -> None:
@@ -198,10 +231,11 @@ class Collector:
         """Step t ended episodes: no future after a termination, V(true final obs) after a truncation."""
         buf, done = self._buffers, term | trunc
         buf.next_values[t, term] = 0.0  # a true terminal state has no future
-        # Bootstrap a truncated episode from V(true final obs); the reset obs is in self.obs.
+        # Bootstrap a truncated episode from V(true final obs): in info (SAME_STEP: self.obs holds the reset
+        # obs), or self.obs itself (NEXT_STEP: the reset comes with the next step).
         cut = trunc & ~term
         if cut.any():
-            final = self.layout.stack(list(info["final_obs"][cut]))
+            final = self.layout.stack(list(info["final_obs"][cut])) if not self.next_step else self._rows(cut)
             if self.layout.single_box:
                 check_finite(final, "final observation", "step()", np.flatnonzero(cut))
             else:
@@ -224,6 +258,8 @@ class Collector:
             except Unencodable:  # e.g. a Text part: the envs start afresh when resumed
                 envs = None
         state = {"obs": obs, "ep_return": encode(self.ep_return), "ep_length": encode(self.ep_length), "envs": envs}
+        if self.next_step:
+            state["resetting"] = encode(self.resetting)
         if self.mask is not None and envs is not None:  # an info mask comes with no observation: kept here
             state["mask"] = encode(self.mask.numpy())
         return state
@@ -236,6 +272,8 @@ class Collector:
             self.obs = obs
             self.ep_return = decode(state["ep_return"])  # type: ignore[index]
             self.ep_length = decode(state["ep_length"])  # type: ignore[index]
+            if self.next_step:
+                self.resetting = decode(state.get("resetting", encode(np.zeros(self.N, dtype=bool))))  # type: ignore[union-attr]
             saved_mask = state.get("mask")  # type: ignore[union-attr]
             if self.masked and not self.layout.mask_in_obs and saved_mask is None:
                 return self._restart(reseed)
@@ -249,6 +287,7 @@ class Collector:
         self.mask = self._mask(self.obs, info)
         self.ep_return = np.zeros(self.N, dtype=np.float64)
         self.ep_length = np.zeros(self.N, dtype=np.int64)
+        self.resetting = np.zeros(self.N, dtype=bool)
         return False
 
 

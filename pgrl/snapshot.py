@@ -140,9 +140,17 @@ def set_env_state(env: gym.Env, state: dict[str, Any]) -> bool:
     return True
 
 
+def _native(envs: gym.vector.VectorEnv) -> bool:
+    """A vector env that is its own implementation (e.g. CartPoleVectorEnv), not a container of envs."""
+    return not isinstance(envs, gym.vector.SyncVectorEnv | gym.vector.AsyncVectorEnv | gym.vector.VectorWrapper)
+
+
 def vector_env_state(envs: gym.vector.VectorEnv) -> list[dict[str, Any]] | None:
-    """Each copy's :func:`env_state` for a ``SyncVectorEnv``; None when any copy (or the vector env) cannot
-    be captured, e.g. subprocess envs or Box2D."""
+    """Each copy's :func:`env_state` for a ``SyncVectorEnv``, or a native vector env's own state (a list of
+    one); None when any copy (or the vector env) cannot be captured, e.g. subprocess envs or Box2D."""
+    if _native(envs):
+        state = env_state(envs)  # type: ignore[arg-type]  # plain arrays and its np_random, like an env's
+        return [state] if state is not None else None
     if not isinstance(envs, gym.vector.SyncVectorEnv):
         return None
     states = [env_state(e) for e in envs.envs]
@@ -153,6 +161,8 @@ def vector_env_state(envs: gym.vector.VectorEnv) -> list[dict[str, Any]] | None:
 
 def set_vector_env_state(envs: gym.vector.VectorEnv, states: list[dict[str, Any]] | None) -> bool:
     """Restore :func:`vector_env_state`; False (nothing or part restored) when it does not fit."""
+    if states is not None and _native(envs):
+        return len(states) == 1 and set_env_state(envs, states[0])  # type: ignore[arg-type]
     if states is None or not isinstance(envs, gym.vector.SyncVectorEnv) or len(states) != len(envs.envs):
         return False
     return all(set_env_state(e, s) for e, s in zip(envs.envs, states, strict=True))

@@ -127,7 +127,7 @@ def reinforce(
         if cfg.anneal_lr:
             run.scale_lr(1.0 - epoch / cfg.epochs)
         G, complete = returns_to_go(rollout.rewards, rollout.terminated, rollout.truncated, cfg.gamma)
-        batch = make_batch(rollout, adv=G, ret=G)[torch.from_numpy(complete.reshape(-1))]  # complete steps only
+        batch = make_batch(rollout, adv=G, ret=G, keep=complete)  # complete steps only
         # An epoch in which no episode ended has no return to learn from yet.
         n_all = distributed.global_count(len(batch))  # complete steps over all processes
         if n_all:

@@ -178,7 +178,8 @@ class Run:
         if before is not None:  # every process folds in every process's observations
             distributed.sync_running_stats(self.agent.obs_rms, before)
         self.record_episodes(rollout.episode_returns, rollout.episode_lengths, rollout.num_steps)
-        self.epoch_log.values.append(rollout.values.copy())
+        values = rollout.values if rollout.valid is None else rollout.values[rollout.valid]
+        self.epoch_log.values.append(values.copy())
         self.progress.status(f"epoch {self.epoch + 1}: updating")
         return rollout
 
