@@ -145,6 +145,7 @@ class Config:
     """What every algorithm's configuration holds; a subclass per algorithm adds its own fields."""
 
     algo: ClassVar[str] = ""
+    per_copy_seeds: ClassVar[bool] = False  # resets each env copy from its own seed (no native vector env)
 
     epochs: int = hyperparameter(50, "number of collect-and-update rounds", positive_int, resume="may change")
     max_ep_len: int | None = hyperparameter(None, "extra time limit per episode (a truncation)", positive_int)

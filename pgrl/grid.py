@@ -39,6 +39,7 @@ from pgrl.analysis import load_run, score_column, summarize_group
 from pgrl.checkpoint import load_checkpoint, load_config
 from pgrl.config import hyperparameters
 from pgrl.envs.named import name_env, options_config
+from pgrl.envs.vector import resolve_vectorization
 from pgrl.errors import PgrlError
 from pgrl.logger import atomic_write_text
 from pgrl.networks import json_ac_kwargs
@@ -158,6 +159,12 @@ def expected_config(v: Variant, env_options: Mapping[str, Any] | None = None) ->
     defaults = baseline(v.algo, v.env)
     for name in sorted(run_options & {"eval_every", "nan_policy", "vectorization"}):  # those config.json records
         out[name] = v.hyperparameters.get(name, defaults[name])
+    if "vectorization" in out:  # config.json records what "auto" became
+        env = name_env(v.env, options.get("env_kwargs"), options.get("wrappers"))
+        try:
+            out["vectorization"] = resolve_vectorization(env, out["vectorization"], info.config.per_copy_seeds)
+        except PgrlError:
+            return None
     return out
 
 

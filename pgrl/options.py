@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 Callback = Callable[[int, dict[str, Any], "Agent"], bool | None]
 """``callback(epoch, stats, agent)`` after every epoch; returning False stops training."""
 
-VECTORIZATIONS = ("sync", "async", "envpool")
+VECTORIZATIONS = ("auto", "native", "sync", "async", "envpool")
 NAN_POLICIES = ("stop", "skip")
 TABLES = ("compact", "full")
 
@@ -54,7 +54,7 @@ def _eval_every(value: Any) -> None:
 
 def _vectorization(value: Any) -> None:
     if value not in VECTORIZATIONS:
-        raise PgrlError(f"vectorization must be 'sync', 'async' or 'envpool', got {value!r}")
+        raise PgrlError(f"vectorization must be one of {', '.join(VECTORIZATIONS)}, got {value!r}")
 
 
 def _target_return(value: Any) -> None:
@@ -122,8 +122,9 @@ class RunOptions(TypedDict, total=False):
     vectorization: Annotated[
         str,
         Option(
-            "sync", '"sync", "async" (subprocess envs) or "envpool" (envpool\'s C++ envs, when installed)',
-            _vectorization, grid=True,
+            "auto", '"auto" (the env\'s own vectorised implementation where it has one, e.g. CartPole-v1\'s, else '
+            '"sync"), "native", "sync" (in this process), "async" (subprocess envs) or "envpool" (envpool\'s C++ '
+            'envs, when installed)', _vectorization, grid=True,
         ),
     ]  # fmt: skip
     callback: Annotated[

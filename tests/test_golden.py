@@ -25,12 +25,20 @@ import pgrl
 
 GOLDEN = Path(__file__).parent / "data" / "golden.json"
 
-# Small networks and a few short epochs: every case runs in about a second.
+# Small networks and a few short epochs: every case runs in about a second. The CartPole cases were
+# recorded with gymnasium's sync vector env (before "auto" chose CartPole's native one) and pin it; the
+# "-native" case guards the NEXT_STEP collection.
 CASES: dict[str, tuple[str, dict[str, Any]]] = {
     "ppo-cartpole": (
         "ppo",
         dict(env_fn="CartPole-v1", seed=3, steps_per_epoch=256, epochs=3, num_envs=4, minibatch_size=64,
              update_epochs=3, ac_kwargs=dict(hidden_sizes=[8]), eval_every=256, eval_episodes=3),
+    ),
+    "ppo-cartpole-native": (
+        "ppo",
+        dict(env_fn="CartPole-v1", seed=3, steps_per_epoch=256, epochs=3, num_envs=4, minibatch_size=64,
+             update_epochs=3, ac_kwargs=dict(hidden_sizes=[8]), eval_every=256, eval_episodes=3, max_ep_len=20,
+             vectorization="native"),
     ),
     "ppo-spinningup-continuous": (
         "ppo",
@@ -74,6 +82,7 @@ WALL_CLOCK = {"Time", "StepsPerSecond"}
 
 def run_case(name: str, out: Path) -> dict[str, Any]:
     algo, kwargs = CASES[name]
+    kwargs = {"vectorization": "sync", **kwargs}
     agent, history = getattr(pgrl, algo)(
         **kwargs, logger_kwargs=dict(output_dir=str(out)), verbose=False, overwrite=True
     )

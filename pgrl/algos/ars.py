@@ -49,6 +49,7 @@ class ARSConfig(Config):
     """ARS V2-t's hyperparameters, with a linear policy (Mania et al. 2018)."""
 
     algo: ClassVar[str] = "ars"
+    per_copy_seeds: ClassVar[bool] = True  # an antithetic pair starts from the same seed
 
     n_directions: int = hyperparameter(8, "N, directions per iteration (2N episodes in 2N env copies)", positive_int)
     top_b: int = hyperparameter(4, "b <= N, the best directions kept for the update", positive_int)

@@ -151,9 +151,11 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--vec",
-        choices=["sync", "async", "envpool"],
-        default="sync",
-        help="vector env: in-process, subprocesses, or envpool's C++ envs (pip install envpool)",
+        choices=["auto", "native", "sync", "async", "envpool"],
+        default="auto",
+        help="vector env: auto (default: the env's own vectorised implementation where it has one, e.g. "
+        "CartPole-v1's, else sync), native, sync (in-process), async (subprocesses), or envpool's C++ envs "
+        "(pip install envpool)",
     )
     p.add_argument(
         "--eval-episodes",

@@ -1,18 +1,22 @@
 """N seeded copies of a gymnasium env as one vector env.
 
-pgrl runs gymnasium's vector envs in SAME_STEP autoreset mode: the step that ends an episode returns
-the first observation of the next one, and the true final observation arrives in
-``info["final_obs"]``. So every transition in a rollout is real (none crosses a reset), and a
-time-limit truncation can bootstrap from V(final observation).
+pgrl runs gymnasium's sync and async vector envs in SAME_STEP autoreset mode: the step that ends an
+episode returns the first observation of the next one, and the true final observation arrives in
+``info["final_obs"]``. An env's own vectorised implementation (its ``vector_entry_point``, e.g.
+CartPole-v1's numpy ``CartPoleVectorEnv``, ~10x the sync vector env) autoresets in NEXT_STEP mode
+instead; :class:`pgrl.rollout.Collector` handles both, so that no transition crosses a reset and a
+time-limit truncation bootstraps from V(true final observation).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable
 from typing import Any, Literal
 
 import gymnasium as gym
+from gymnasium.envs.registration import load_env_creator
 from gymnasium.vector import AutoresetMode
 
 from pgrl.actions import ActionLayout
@@ -20,6 +24,7 @@ from pgrl.envs.envpool_env import EnvpoolVectorEnv
 from pgrl.envs.limits import capped
 from pgrl.envs.named import NamedEnv, make_by_id, register
 from pgrl.errors import PgrlError
+from pgrl.options import VECTORIZATIONS
 from pgrl.spaces import ObsLayout
 
 EnvSpec = str | Callable[[], gym.Env]
@@ -63,11 +68,64 @@ def check_spaces(observation_space: gym.Space, action_space: gym.Space) -> None:
     ActionLayout.of(action_space)
 
 
+@functools.cache
+def _native_loads(env_id: str) -> bool:
+    """Whether the id's ``vector_entry_point`` exists and imports (phys2d's need jax)."""
+    entry = gym.spec(env_id).vector_entry_point
+    if entry is None:
+        return False
+    try:
+        load_env_creator(entry) if isinstance(entry, str) else entry
+    except (ImportError, gym.error.DependencyNotInstalled):
+        return False
+    return True
+
+
+def has_native_vectorization(env: EnvSpec) -> bool:
+    """Whether the env is a plain id (no env_kwargs or wrappers, which the vectorised implementation would
+    bypass) whose registration has its own vectorised implementation that imports here."""
+    return isinstance(env, str) and _native_loads(register(env))
+
+
+def resolve_vectorization(env: EnvSpec, vectorization: str, per_copy_seeds: bool = False) -> str:
+    """``"auto"``: the env's own vectorisation where it has one, else ``"sync"``; any other value as it is.
+
+    ``per_copy_seeds``: the algorithm resets each copy from its own seed (ARS's antithetic pairs share start
+    states), which a native vector env, seeded as a whole, cannot do; "auto" is then "sync".
+    """
+    if vectorization != "auto":
+        if vectorization == "native" and per_copy_seeds:
+            raise PgrlError(
+                "this algorithm resets each env copy from its own seed, which a native vector env cannot; "
+                "use vectorization 'sync' (or 'auto')"
+            )
+        return vectorization
+    return "native" if has_native_vectorization(env) and not per_copy_seeds else "sync"
+
+
+def make_native_vec_env(env: EnvSpec, num_envs: int, max_ep_len: int | None) -> gym.vector.VectorEnv:
+    """The env's own vectorised implementation (NEXT_STEP autoreset: :class:`pgrl.rollout.Collector` takes
+    the step after an episode's end, which only resets that copy, as no transition)."""
+    if not has_native_vectorization(env):
+        raise PgrlError(
+            f"{env!r} has no native vectorised implementation (a vector_entry_point); use vectorization 'sync'"
+        )
+    assert isinstance(env, str)
+    spec = gym.spec(register(env))
+    kwargs: dict[str, Any] = {}
+    if max_ep_len is not None:
+        default = spec.max_episode_steps
+        kwargs["max_episode_steps"] = min(int(max_ep_len), int(default)) if default is not None else int(max_ep_len)
+    vec = gym.make_vec(spec.id, num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs)
+    check_spaces(vec.single_observation_space, vec.single_action_space)
+    return vec
+
+
 def make_vec_env(
     env: EnvSpec,
     num_envs: int,
     seed: int | None = None,
-    vectorization: Literal["sync", "async", "envpool"] = "sync",
+    vectorization: Literal["auto", "native", "sync", "async", "envpool"] = "sync",
     max_ep_len: int | None = None,
     episode_cap: int | None = None,
 ) -> gym.vector.VectorEnv:
@@ -80,8 +138,9 @@ def make_vec_env(
             with seed + i.
         vectorization: "sync" steps the copies in this process (fast for cheap envs); "async" runs
             each copy in a subprocess (worth it when one env step costs much more than the IPC);
-            "envpool" steps envpool's C++ copies of the env (an env id envpool has, envpool installed;
-            see :mod:`pgrl.envs.envpool_env`).
+            "native" the env's own vectorised implementation (:func:`make_native_vec_env`); "auto" native
+            where the env has one, else sync; "envpool" steps envpool's C++ copies of the env (an env id
+            envpool has, envpool installed; see :mod:`pgrl.envs.envpool_env`).
         max_ep_len: optional extra time limit per episode (a truncation).
         episode_cap: a time limit for an env that has none of its own (evaluations: see
             :mod:`pgrl.envs.limits`).
@@ -90,6 +149,12 @@ def make_vec_env(
     """
     if num_envs < 1:
         raise PgrlError(f"num_envs must be >= 1, got {num_envs}")
+    vectorization = resolve_vectorization(env, vectorization)  # type: ignore[assignment]
+    if vectorization == "native":
+        native = make_native_vec_env(env, num_envs, max_ep_len)
+        if seed is not None:
+            native.action_space.seed(seed)
+        return native
     if vectorization == "envpool":
         if isinstance(env, NamedEnv):
             raise PgrlError("envpool makes its envs itself: it takes no env_kwargs or wrappers (use --vec sync)")
@@ -112,7 +177,7 @@ def make_vec_env(
     elif vectorization == "async":
         vec = gym.vector.AsyncVectorEnv([fn] * num_envs, autoreset_mode=AutoresetMode.SAME_STEP)
     else:
-        raise PgrlError(f"vectorization must be 'sync', 'async' or 'envpool', got {vectorization!r}")
+        raise PgrlError(f"vectorization must be one of {', '.join(VECTORIZATIONS)}, got {vectorization!r}")
     if seed is not None:
         vec.action_space.seed(seed)
     return vec

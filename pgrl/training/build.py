@@ -19,6 +19,7 @@ from pgrl.agent import Agent
 from pgrl.checkpoint import space_to_json
 from pgrl.config import Config, RolloutConfig
 from pgrl.envs import EnvSpec, NamedEnv, make_vec_env
+from pgrl.envs.vector import resolve_vectorization
 from pgrl.errors import PgrlError
 from pgrl.networks import MLPActorCritic, class_path, json_ac_kwargs
 from pgrl.normalize import RunningMeanStd
@@ -158,6 +159,10 @@ def build(config_class: type[Config], arguments: Mapping[str, Any]) -> Parts:
     distributed.init()  # torchrun's WORLD_SIZE/RANK/MASTER_ADDR; a no-op in a single process
     rank_seed = distributed.rank_seed(call.seed)
     n_envs = cfg.envs_per_process(distributed.world_size(), distributed.rank())
+    # config.json records what "auto" became, so that a resume steps the same kind of vector env
+    call.options["vectorization"] = resolve_vectorization(
+        env_fn, call.options["vectorization"], config_class.per_copy_seeds
+    )
     envs = make_vec_env(env_fn, n_envs, rank_seed, call.options["vectorization"], cfg.max_ep_len)  # type: ignore[arg-type]
     seed_everything(rank_seed)
     threads = TorchThreads(1)

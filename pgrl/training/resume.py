@@ -186,6 +186,8 @@ def open_resumed(call: Call, cfg: Config) -> Resumed:
         **{k: v for k, v in call.logger_kwargs.items() if v is not None},
         "output_dir": str(resume),
     }
+    if options["vectorization"] == "auto":  # the run's own kind of vector env (runs before "auto" were sync)
+        options["vectorization"] = resumed.config.get("vectorization", "sync")
     if not options["eval_every"]:  # progress.txt of a run that evaluated has the Eval* columns to fill
         options["eval_every"] = resumed.config.get("eval_every") or options["eval_every"]
     if options["target_return"] is None and not options["until_solved"]:  # the run's own target, if it had one
