@@ -25,6 +25,7 @@ class Batch:
     adv: torch.Tensor  # (B,)
     ret: torch.Tensor  # (B,) critic targets
     mask: torch.Tensor | None = None  # (B, mask_size) the action masks the actions were taken under
+    val: torch.Tensor | None = None  # (B,) V(s) when the step was collected (PPO's clipped value loss)
 
     def __len__(self) -> int:
         return len(self.adv)
@@ -32,7 +33,8 @@ class Batch:
     def __getitem__(self, idx: torch.Tensor) -> Batch:
         obs = self.obs[idx] if isinstance(self.obs, torch.Tensor) else {k: v[idx] for k, v in self.obs.items()}
         mask = None if self.mask is None else self.mask[idx]
-        return Batch(obs, self.act[idx], self.logp[idx], self.adv[idx], self.ret[idx], mask)
+        val = None if self.val is None else self.val[idx]
+        return Batch(obs, self.act[idx], self.logp[idx], self.adv[idx], self.ret[idx], mask, val)
 
 
 def _flat(x: np.ndarray) -> torch.Tensor:
@@ -45,10 +47,12 @@ def _flat_obs(obs: Any) -> Obs:
 
 
 def make_batch(rollout: Rollout, adv: np.ndarray, ret: np.ndarray, keep: np.ndarray | None = None) -> Batch:
-    """The (T, N) rollout with its advantages and critic targets (each (T, N)) as a (B,) batch of the steps
-    ``keep`` (a (T, N) bool mask; default all) that are transitions (not a NEXT_STEP env's reset steps)."""
+    """The (T, N) rollout with its advantages and critic targets (each (T, N)) as a (B,) batch, with the
+    values the critic gave when the steps were collected, of the steps ``keep`` (a (T, N) bool mask; default
+    all) that are transitions (not a NEXT_STEP env's reset steps)."""
     mask = None if rollout.masks is None else _flat(rollout.masks)
-    batch = Batch(_flat_obs(rollout.obs), _flat(rollout.actions), _flat(rollout.logp), _flat(adv), _flat(ret), mask)
+    batch = Batch(_flat_obs(rollout.obs), _flat(rollout.actions), _flat(rollout.logp), _flat(adv), _flat(ret), mask,
+                  _flat(rollout.values))  # fmt: skip
     if rollout.valid is not None:
         keep = rollout.valid if keep is None else keep & rollout.valid
     return batch if keep is None else batch[torch.from_numpy(keep.reshape(-1))]

@@ -44,11 +44,15 @@ def training_state(
     collector: Collector | None,
 ) -> dict[str, Any]:
     """What a checkpoint holds to resume training: the network, the observation statistics, the
-    counters, every optimizer's state, the RNG states of python, numpy and torch, and the collector's
-    current observations, episode tallies and env state (None for an algorithm without one)."""
+    counters, every optimizer's state, the RNG states of python, numpy and torch, the collector's
+    current observations, episode tallies and env state (None for an algorithm without one), and the
+    reward scaler's statistics and running returns (None without ``norm_reward``; a checkpoint of an older
+    pgrl has no such key)."""
+    scaler = collector.reward_scaler if collector is not None else None
     return {
         "ac": agent.ac.state_dict(),
         "obs_rms": agent.obs_rms.state_dict() if agent.obs_rms is not None else None,
+        "reward_scaler": scaler.state_dict() if scaler is not None else None,
         "epoch": epoch,
         "total_steps": total_steps,
         "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()},

@@ -109,6 +109,10 @@ def positive_int(name: str, value: Any) -> None:
         raise PgrlError(f"{name} must be a positive integer, got {value!r}")
 
 
+def finite_number(name: str, value: Any) -> None:
+    finite(name, value)
+
+
 def boolean(name: str, value: Any) -> None:
     if value is not None and not isinstance(value, bool) and type(value).__name__ != "bool_":  # numpy's bool
         raise PgrlError(f"{name} must be True or False, got {value!r}")
@@ -153,6 +157,11 @@ class Config:
         10, "checkpoint every this many epochs (and always at the end)", positive_int, resume="may change"
     )
     norm_obs: bool = hyperparameter(False, "running observation normalisation (saved with the model)", boolean)
+    # 10 is what SB3's VecNormalize and CleanRL clip to: far enough out that a normal state is never cut,
+    # close enough that an outlier early in training (few samples behind the statistics) cannot blow up the net.
+    obs_clip: float = hyperparameter(
+        10.0, "bound of the normalised observations, in running standard deviations (with norm_obs)", positive
+    )
     hidden_sizes: tuple[int, ...] = hyperparameter((64, 64), "widths of the hidden layers", layer_sizes, network=True)
     activation: str = hyperparameter(
         "tanh", "activation of the hidden layers (tanh, relu, elu, gelu, ...)", network=True
@@ -215,11 +224,12 @@ class Config:
 
     @classmethod
     def resumed(cls, env_id: str, saved: Mapping[str, Any], given: Mapping[str, Any], run_dir: str) -> Self:
-        """A resumed run's configuration: the values it saved (a run saved by an older pgrl may lack
-        newer hyperparameters: they take the default and preset). ``given`` may repeat them and may
-        change only the fields with ``resume="may change"``."""
+        """A resumed run's configuration: the values it saved. A run saved by an older pgrl may lack newer
+        hyperparameters: they take their defaults, which are that older pgrl's behaviour (not the env's
+        preset: a preset that sets a newer field, say MuJoCo's norm_reward, would change the run midway).
+        ``given`` may repeat them and may change only the fields with ``resume="may change"``."""
         names = {hp.name for hp in hyperparameters(cls)}
-        values = {**cls.defaults(), **cls.preset(env_id)}
+        values = cls.defaults()
         values.update({k: tuple(v) if isinstance(v, list) else v for k, v in saved.items() if k in names})
         may_change = [hp.name for hp in hyperparameters(cls) if hp.resume == "may change"]
         for name, value in cls.interpret({k: v for k, v in given.items() if v is not None}).items():
@@ -244,10 +254,10 @@ class Config:
     def network_kwargs(self, ac_kwargs: Mapping[str, Any]) -> dict[str, Any]:
         """The network's arguments for pgrl's MLPActorCritic: ``ac_kwargs`` over the network fields."""
         kwargs = dict(ac_kwargs)
-        kwargs.setdefault("hidden_sizes", tuple(self.hidden_sizes))
-        kwargs.setdefault("activation", self.activation)
-        kwargs.setdefault("encoder", self.encoder)
-        kwargs.setdefault("bias", self.bias)
+        for hp in hyperparameters(type(self)):
+            if hp.network:
+                value = getattr(self, hp.name)
+                kwargs.setdefault(hp.name, tuple(value) if isinstance(value, list | tuple) else value)
         layer_sizes("hidden_sizes", kwargs["hidden_sizes"])
         return kwargs
 
@@ -263,6 +273,18 @@ class RolloutConfig(Config):
     gamma: float = hyperparameter(0.99, "discount factor", unit_interval)
     max_grad_norm: float | None = hyperparameter(None, "clip the global gradient norm (None: no clipping)", positive)
     anneal_lr: bool = hyperparameter(False, "decay the learning rates linearly to zero over training", boolean)
+    # Off by default: the course envs learn as they are, and the golden runs keep their numbers. On for MuJoCo
+    # (the presets), where returns reach thousands and a critic fitting them unscaled learns slowly (Engstrom
+    # et al. 2020; Andrychowicz et al. 2021), as SB3's VecNormalize and CleanRL do.
+    norm_reward: bool = hyperparameter(
+        False, "scale the rewards the learner sees by the running std of the discounted return (logged returns "
+        "stay raw; the statistics are saved with the run)", boolean,
+    )  # fmt: skip
+    reward_clip: float = hyperparameter(10.0, "bound of the scaled rewards (with norm_reward)", positive)
+    # Spinning Up's -0.5 (std 0.61) by default; CleanRL and SB3 start at 0 (std 1), which the MuJoCo presets take.
+    log_std_init: float = hyperparameter(
+        -0.5, "initial log standard deviation of a Gaussian policy (Box actions)", finite_number, network=True
+    )
 
     def check(self) -> None:
         super().check()

@@ -21,6 +21,7 @@ from pgrl.actions import mask_of
 from pgrl.agent import Agent
 from pgrl.envs.limits import DEFAULT_EPISODE_CAP
 from pgrl.errors import EnvError, PgrlError
+from pgrl.normalize import RewardScaler
 from pgrl.snapshot import Unencodable, decode, encode, set_vector_env_state, vector_env_state
 from pgrl.spaces import MASK_KEY, VECTOR_KEY, ObsLayout
 
@@ -90,11 +91,21 @@ class Collector:
         agent: the agent whose ``ac.step`` picks actions.
         steps_per_env: T, the steps collected in each env per call to :meth:`collect`.
         seed: seeds the first reset (env i gets seed + i).
+        reward_scaler: when given, the rollout's ``rewards`` are the env's rewards scaled by it (what the
+            learner sees); the episode returns stay the env's own.
     """
 
-    def __init__(self, envs: gym.vector.VectorEnv, agent: Agent, steps_per_env: int, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        envs: gym.vector.VectorEnv,
+        agent: Agent,
+        steps_per_env: int,
+        seed: int | None = None,
+        reward_scaler: RewardScaler | None = None,
+    ) -> None:
         self.envs = envs
         self.agent = agent
+        self.reward_scaler = reward_scaler
         self.T = steps_per_env
         self.N = envs.num_envs
         self.layout = agent.layout
@@ -153,7 +164,7 @@ class Collector:
         agent, envs = self.agent, self.envs
         ep_returns: list[float] = []
         ep_lengths: list[int] = []
-        step = agent.ac.step
+        step, scale = agent.ac.step, self.reward_scaler
         box = self.layout.single_box
         flat = isinstance(buf.obs, np.ndarray)  # one (T, N, obs_dim) array: no image
         for t in range(self.T):
@@ -183,17 +194,17 @@ class Collector:
                 check_finite(r, "reward", "step()")
             if self.masked:
                 self.mask = self._mask(self.obs, info)
-            buf.rewards[t] = r
+            done = term | trunc
+            buf.rewards[t] = r if scale is None else scale(r, done)
             buf.terminated[t] = term
             buf.truncated[t] = trunc
-            self.ep_return += r
+            self.ep_return += r  # the env's own reward, scaled or not for the learner
             if self.next_step:
                 buf.valid[t] = ~self.resetting  # type: ignore[index]
                 self.ep_length += ~self.resetting  # a reset step is not a step of the new episode
-                self.resetting = term | trunc
+                self.resetting = done
             else:
                 self.ep_length += 1
-            done = term | trunc
             if done.any():
                 self._episodes_ended(t, term, trunc, info, ep_returns, ep_lengths)
         # next_values[t] = values[t+1] except where an episode ended at t (set above); the last row bootstraps from the obs where collection stopped.
@@ -288,6 +299,8 @@ class Collector:
         self.ep_return = np.zeros(self.N, dtype=np.float64)
         self.ep_length = np.zeros(self.N, dtype=np.int64)
         self.resetting = np.zeros(self.N, dtype=bool)
+        if self.reward_scaler is not None:  # new episodes: their discounted returns start at 0 (the spread stays)
+            self.reward_scaler.returns[:] = 0.0
         return False
 
 

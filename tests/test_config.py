@@ -164,7 +164,7 @@ def test_a_cli_flag_reaches_the_config(tmp_path: Path) -> None:
 def test_grid_axes_are_the_fields_and_the_grid_options(tmp_path: Path) -> None:
     varied, network = axes("ppo")
     assert {"gamma", "clip_ratio", "hidden_sizes", "eval_every", "nan_policy"} <= varied
-    assert network == {"hidden_sizes", "activation", "encoder", "bias"}
+    assert network == {"hidden_sizes", "activation", "encoder", "bias", "log_std_init"}
     assert not varied & {"callback", "resume", "overwrite", "verbose", "env"}
     with pytest.raises(PgrlError, match="takes a hyperparameter 'callback'"):
         Grid(tmp_path, algos=["ppo"], callback=[print])

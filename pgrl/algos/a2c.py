@@ -83,6 +83,9 @@ def a2c(
     anneal_lr: bool | None = None,
     norm_adv: bool | None = None,
     norm_obs: bool | None = None,
+    obs_clip: float | None = None,
+    norm_reward: bool | None = None,
+    reward_clip: float | None = None,
     **options: Unpack[RunOptions],
 ) -> Trained:
     """Train a policy with A2C: one update per short segment of n_steps steps in each of num_envs envs.

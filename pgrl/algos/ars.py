@@ -129,6 +129,7 @@ def ars(
     save_freq: int | None = None,
     *,
     norm_obs: bool | None = None,
+    obs_clip: float | None = None,
     **options: Unpack[RunOptions],
 ) -> Trained:
     """Train a deterministic policy with Augmented Random Search (V2-t: observation normalisation, top-b).

@@ -6,7 +6,7 @@ Pseudocode, as the loop below runs it:
         collect steps_per_epoch steps with pi_old across num_envs envs
         A, R = GAE(rewards, V, gamma, lam)               # bootstrapped at truncations and segment ends
         for pass in 1..update_epochs, for each minibatch:
-            L = clip_loss(pi, pi_old, A) - ent_coef * H(pi) + vf_coef * (V - R)^2
+            L = clip_loss(pi, pi_old, A) - ent_coef * H(pi) + vf_coef * (V - R)^2   # (V - R)^2 clipped: vf_clip
             gradient step (one shared optimizer; or Spinning Up's separate pi and v optimizers)
         stop early, before any step, once the approximate KL exceeds 1.5 * target_kl
 """
@@ -28,7 +28,7 @@ from pgrl.config import RolloutConfig, batch_size, boolean, hyperparameter, non_
 from pgrl.config import unit_interval as unit
 from pgrl.envs import EnvSpec
 from pgrl.errors import PgrlError
-from pgrl.losses import ppo_clip_loss, value_loss
+from pgrl.losses import clipped_value_loss, ppo_clip_loss, value_loss
 from pgrl.networks import MLPActorCritic, log_prob_entropy
 from pgrl.optim import Optimizer
 from pgrl.options import RunOptions
@@ -68,6 +68,12 @@ class PPOConfig(RolloutConfig):
     target_kl: float | None = hyperparameter(
         None, "stop the policy's passes once the approximate KL exceeds 1.5 * target_kl (None: never)", positive
     )
+    # Off by default (the plain squared error, Spinning Up's); the reference implementations clip (CleanRL's
+    # clip_vloss, with the policy's clip_ratio), and the MuJoCo presets do as they do.
+    vf_clip: float | None = hyperparameter(
+        None, "clipped value loss: the critic's prediction for a state may move at most this far from its value "
+        "at collection per update (None: the plain squared error)", positive,
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
         for passes in ("train_pi_iters", "train_v_iters"):
@@ -129,6 +135,10 @@ def ppo(
     anneal_lr: bool | None = None,
     norm_adv: bool | None = None,
     norm_obs: bool | None = None,
+    obs_clip: float | None = None,
+    norm_reward: bool | None = None,
+    reward_clip: float | None = None,
+    vf_clip: float | None = None,
     **options: Unpack[RunOptions],
 ) -> Trained:
     """Train a policy with PPO-clip; Spinning Up's signature, plus the options of modern implementations.
@@ -181,6 +191,12 @@ def ppo_update(
         loss, info = ppo_clip_loss(logp, b.logp, adv, cfg.clip_ratio)
         return loss, info, entropy.mean()
 
+    def v_loss(b: Batch) -> torch.Tensor:
+        if cfg.vf_clip is None:
+            return value_loss(ac.v(b.obs), b.ret)
+        assert b.val is not None  # make_batch keeps V at collection
+        return clipped_value_loss(ac.v(b.obs), b.val, b.ret, cfg.vf_clip)
+
     with torch.no_grad():
         pi_loss_old, _, _ = pi_terms(batch)
         v_loss_old = value_loss(ac.v(batch.obs), batch.ret)
@@ -198,7 +214,7 @@ def ppo_update(
             if too_far:
                 break
             if cfg.shared_optimizer:
-                optimizers["ac"].step(pi_loss - cfg.ent_coef * ent + cfg.vf_coef * value_loss(ac.v(mb.obs), mb.ret))
+                optimizers["ac"].step(pi_loss - cfg.ent_coef * ent + cfg.vf_coef * v_loss(mb))
             else:
                 optimizers["pi"].step(pi_loss - cfg.ent_coef * ent)
         if too_far:
@@ -206,7 +222,7 @@ def ppo_update(
     if not cfg.shared_optimizer:  # Spinning Up: the critic trains on after the policy stops
         for _ in range(cfg.train_v_iters or cfg.update_epochs):
             for mb in minibatches(batch, minibatch):
-                optimizers["v"].step(value_loss(ac.v(mb.obs), mb.ret))
+                optimizers["v"].step(v_loss(mb))
 
     with torch.no_grad():
         pi_loss_new, _, entropy = pi_terms(batch)

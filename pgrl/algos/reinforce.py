@@ -99,6 +99,9 @@ def reinforce(
     max_grad_norm: float | None = None,
     anneal_lr: bool | None = None,
     norm_obs: bool | None = None,
+    obs_clip: float | None = None,
+    norm_reward: bool | None = None,
+    reward_clip: float | None = None,
     **options: Unpack[RunOptions],
 ) -> Trained:
     """Train a policy with REINFORCE; Spinning Up's signature shape (like :func:`pgrl.vpg`).

@@ -70,6 +70,9 @@ def vpg(
     anneal_lr: bool | None = None,
     norm_adv: bool | None = None,
     norm_obs: bool | None = None,
+    obs_clip: float | None = None,
+    norm_reward: bool | None = None,
+    reward_clip: float | None = None,
     **options: Unpack[RunOptions],
 ) -> Trained:
     """Train a policy with VPG (GAE-Lambda advantages); Spinning Up's signature and meaning.

@@ -178,7 +178,7 @@ def build(config_class: type[Config], arguments: Mapping[str, Any]) -> Parts:
         print(
             f"pgrl: leaving out the observation's text part(s) {', '.join(layout.left_out)}: pgrl does not encode text"
         )
-    obs_rms = RunningMeanStd((layout.box_dim,)) if cfg.norm_obs and layout.box_dim else None
+    obs_rms = RunningMeanStd((layout.box_dim,), clip=cfg.obs_clip) if cfg.norm_obs and layout.box_dim else None
     config = run_config(call, env_fn, env_id, cfg, ac_kwargs, envs, exp_name(call.logger_kwargs, call.algo, env_id))
     config["target_return"] = goal.target
     if resumed is not None:

@@ -86,7 +86,14 @@ class Resumed:
     def restore_collector(self, collector: Collector, rank_seed: int) -> bool:
         """The checkpoint's observations, episode tallies and env state into ``collector``; False when the
         envs cannot continue (their state was not saved, e.g. Box2D) and start new episodes instead. The
-        checkpoint holds rank 0's envs: the other data-parallel processes start anew."""
+        checkpoint holds rank 0's envs: the other data-parallel processes start anew. The reward scaler's
+        statistics come back either way (its running returns restart with the episodes)."""
+        scaler, saved_scaler = collector.reward_scaler, self.state.get("reward_scaler")
+        if scaler is not None and saved_scaler is not None:
+            try:
+                scaler.load_state_dict(saved_scaler)
+            except (KeyError, ValueError, TypeError) as e:
+                raise PgrlError(f"the checkpoint's reward statistics in {str(self.run_dir)!r} do not fit: {e}") from e
         saved = self.state.get("collector") if distributed.is_main() else None
         return collector.load_state_dict(saved, reseed=self.reseed(rank_seed))
 

@@ -48,6 +48,7 @@ from pgrl.rollout import Collector, Episodes, Rollout, run_episodes
 from pgrl.snapshot import set_rng_state
 from pgrl.training.build import Parts, build, seed_everything
 from pgrl.training.checkpoints import Checkpoints
+from pgrl.training.collection import make_collector, merged_statistics
 from pgrl.training.epoch import EpochLog, Evaluations, final_evaluation, mean_over_processes
 from pgrl.training.interrupts import Interrupts
 from pgrl.training.resume import Resumed
@@ -172,11 +173,8 @@ class Run:
         collector = self.collector or self._collector()
         self.epoch_log.begin_collection()
         self.progress.status(f"epoch {self.epoch + 1}: collecting {collector.T * collector.N} steps")
-        before = distributed.running_stats_snapshot(self.agent.obs_rms)
-        with self._env_failures():
+        with merged_statistics(self.agent, collector), self._env_failures():
             rollout = collector.collect()
-        if before is not None:  # every process folds in every process's observations
-            distributed.sync_running_stats(self.agent.obs_rms, before)
         self.record_episodes(rollout.episode_returns, rollout.episode_lengths, rollout.num_steps)
         values = rollout.values if rollout.valid is None else rollout.values[rollout.valid]
         self.epoch_log.values.append(values.copy())
@@ -187,9 +185,7 @@ class Run:
         """The collector, made on the first :meth:`collect`, continuing the checkpoint's envs when resuming."""
         if not isinstance(self.cfg, RolloutConfig):
             raise PgrlError(f"{self.algo} collects no rollouts: it steps run.envs itself")
-        steps = self.cfg.segment_steps(distributed.world_size())
-        self.collector = Collector(self.envs, self.agent, steps, self.rank_seed)
-        restored = self.resumed is None or self.resumed.restore_collector(self.collector, self.rank_seed)
+        self.collector, restored = make_collector(self.cfg, self.envs, self.agent, self.rank_seed, self.resumed)
         if not restored:
             self.progress.line(
                 f"The envs' state of {self.env_id} cannot be restored, so their episodes start afresh "
