@@ -46,14 +46,11 @@ def collect(counting_env, mode: AutoresetMode, T: int, max_ep_len: int | None, *
 def transitions(ro) -> list[list[tuple[float, float, bool, bool, float]]]:
     """Per env, the valid steps as (obs, reward, terminated, truncated, next value)."""
     valid = np.ones_like(ro.rewards, dtype=bool) if ro.valid is None else ro.valid
+    columns = (ro.obs[..., 0], ro.rewards, ro.terminated, ro.truncated, ro.next_values)
+    kinds = (float, float, bool, bool, float)
     return [
-        [
-            (float(ro.obs[t, i, 0]), float(ro.rewards[t, i]), bool(ro.terminated[t, i]), bool(ro.truncated[t, i]),
-             float(ro.next_values[t, i]))  # fmt: skip
-            for t in range(ro.rewards.shape[0])
-            if valid[t, i]
-        ]
-        for i in range(ro.rewards.shape[1])
+        [tuple(kind(c[t, i]) for kind, c in zip(kinds, columns, strict=True)) for t in range(len(valid)) if valid[t, i]]
+        for i in range(valid.shape[1])
     ]
 
 
@@ -80,7 +77,7 @@ def test_reset_steps_are_left_out_of_the_batch_and_advantages_do_not_cross_them(
     same = collect(counting_env, AutoresetMode.SAME_STEP, 12, None, episode_len=4)
     nxt = collect(counting_env, AutoresetMode.NEXT_STEP, 15, None, episode_len=4)
     args = (GAMMA, LAM)
-    adv_s, ret_s = gae(same.rewards, same.values, same.next_values, same.terminated, same.truncated, *args)
+    adv_s, _ = gae(same.rewards, same.values, same.next_values, same.terminated, same.truncated, *args)
     adv_n, ret_n = gae(nxt.rewards, nxt.values, nxt.next_values, nxt.terminated, nxt.truncated, *args)
     batch = make_batch(nxt, adv_n, ret_n, keep=nxt.valid)
     assert len(batch) == 24

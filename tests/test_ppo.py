@@ -110,7 +110,11 @@ def test_course_notebook_call_runs_unchanged_and_learns(tmp_path, monkeypatch, c
     assert config["algo"] == "ppo" and config["env_id"] == "CartPole-v1"
     assert config["hyperparameters"]["steps_per_epoch"] == 5000 and config["hyperparameters"]["epochs"] == 20
     assert config["ac_kwargs"] == {
-        "hidden_sizes": [64, 64], "activation": "relu", "encoder": "auto", "bias": True, "log_std_init": -0.5
+        "hidden_sizes": [64, 64],
+        "activation": "relu",
+        "encoder": "auto",
+        "bias": True,
+        "log_std_init": -0.5,
     }
     assert (out / "checkpoint.pt").exists()
     result = json.loads((out / "eval.json").read_text())
