@@ -1,0 +1,212 @@
+"""MuJoCo v5 continuous control: pgrl PPO with its presets at 1M steps, beside SB3 PPO and CleanRL's figures.
+
+Per env, in one invocation:
+
+1. Throughput, measured first and one system at a time (nothing else running): pgrl PPO with its preset
+   and SB3 PPO with its standard MuJoCo setup (MlpPolicy, one env, n_steps 2048, batch 64, 10 epochs,
+   VecNormalize on observations and rewards, as CleanRL runs PPO), each for ``--rate-steps`` env steps
+   with one torch thread, after a first update that pays one-off costs; and the env floor, pgrl's vector
+   env (the preset's copies) stepped with random actions and no learning.
+2. Scores: pgrl PPO for ``--steps`` env steps on each seed (``--jobs`` runs at a time, each in its own
+   process with one torch thread). The score is CleanRL's: the mean return of the last 100 training
+   episodes (the returns the env gave, not the scaled rewards the learner saw); beside it the mean of 20
+   deterministic evaluation episodes (:func:`pgrl.evaluate`) and the wall time of training.
+
+The published anchors are CleanRL's ``ppo_continuous_action`` on the v4 envs at 1M steps, 3 seeds (its
+benchmark page); gymnasium says v4 and v5 train differently except HalfCheetah and Swimmer, so the
+comparison with v5 is indicative.
+
+Usage::
+
+    python benchmarks/mujoco.py --envs Hopper-v5 HalfCheetah-v5 Walker2d-v5 InvertedPendulum-v5 --seeds 0 1 2
+
+SB3 and MuJoCo are extras (``pip install -e .[bench,mujoco]``); without SB3 its columns are left empty.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import math
+import multiprocessing as mp
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+# Run as a script, this file's folder is first on sys.path, and this file would shadow the mujoco package.
+sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import numpy as np  # noqa: E402
+
+# CleanRL ppo_continuous_action, v4 envs, 1M steps, 3 seeds: mean and std of the last-100-episode score.
+CLEANRL: dict[str, tuple[float, float]] = {
+    "HalfCheetah-v5": (1442.64, 46.03),
+    "Hopper-v5": (2382.70, 271.74),
+    "Walker2d-v5": (2287.95, 568.08),
+    "InvertedPendulum-v5": (963.09, 22.20),
+    "Humanoid-v5": (716.11, 49.42),
+}
+SB3_PPO = dict(n_steps=2048, batch_size=64, n_epochs=10, learning_rate=3e-4, gamma=0.99, gae_lambda=0.95)
+
+
+def pgrl_run(env_id: str, seed: int, steps: int) -> dict[str, Any]:
+    """One pgrl PPO run with the env's preset for about ``steps`` env steps (run in a worker process)."""
+    import torch
+
+    import pgrl
+    from pgrl.algos.registry import ALGORITHMS
+    from pgrl.training import run as run_module
+
+    torch.set_num_threads(1)
+    cfg: Any = ALGORITHMS["ppo"].config.resolve(env_id, {})
+    epochs = max(1, steps // cfg.steps_per_epoch)
+    episodes: list[float] = []
+    record = run_module.Run.record_episodes
+
+    def recording(self: Any, returns: Any, lengths: Any, n: int) -> None:  # the training episodes' returns
+        episodes.extend(float(r) for r in returns)
+        record(self, returns, lengths, n)
+
+    run_module.Run.record_episodes = recording  # type: ignore[method-assign]
+    with tempfile.TemporaryDirectory() as out:
+        start = time.perf_counter()
+        agent, history = pgrl.ppo(env_id, seed=seed, epochs=epochs, eval_episodes=0, verbose=False,
+                                  logger_kwargs={"output_dir": out})  # fmt: skip
+        wall = time.perf_counter() - start
+    returns, _ = pgrl.evaluate(agent, env_id, 20, seed=seed)
+    total = int(history[-1]["TotalEnvInteracts"])
+    return {
+        "env": env_id, "seed": seed, "steps": total, "wall_s": wall, "steps_per_s": total / wall,
+        "score_last100": float(np.mean(episodes[-100:])) if episodes else math.nan,
+        "eval_mean": float(np.mean(returns)), "eval_std": float(np.std(returns)),
+    }  # fmt: skip
+
+
+def _pgrl_run(args: tuple[str, int, int]) -> dict[str, Any]:
+    return pgrl_run(*args)
+
+
+def pgrl_rate(env_id: str, steps: int) -> float:
+    """pgrl's training steps/s with the preset: the epochs after the first, over about ``steps`` steps."""
+    import torch
+
+    import pgrl
+    from pgrl.algos.registry import ALGORITHMS
+
+    torch.set_num_threads(1)
+    cfg: Any = ALGORITHMS["ppo"].config.resolve(env_id, {})
+    epochs = max(2, 1 + steps // cfg.steps_per_epoch)
+    with tempfile.TemporaryDirectory() as out:
+        _, h = pgrl.ppo(
+            env_id, seed=0, epochs=epochs, eval_episodes=0, verbose=False, logger_kwargs={"output_dir": out}
+        )
+    return (h[-1]["TotalEnvInteracts"] - h[0]["TotalEnvInteracts"]) / (h[-1]["Time"] - h[0]["Time"])
+
+
+def floor_rate(env_id: str, steps: int) -> float:
+    """The preset's vector env stepped with random actions: the most steps/s any learner could reach."""
+    from pgrl.algos.registry import ALGORITHMS
+    from pgrl.envs import make_vec_env
+
+    cfg: Any = ALGORITHMS["ppo"].config.resolve(env_id, {})
+    envs = make_vec_env(env_id, cfg.num_envs, seed=0)
+    envs.reset(seed=0)
+    n = max(1, steps // cfg.num_envs)
+    start = time.perf_counter()
+    for _ in range(n):
+        envs.step(envs.action_space.sample())
+    rate = n * cfg.num_envs / (time.perf_counter() - start)
+    envs.close()
+    return rate
+
+
+def sb3_rate(env_id: str, steps: int) -> float | None:
+    """SB3 PPO's training steps/s (its MuJoCo setup, see the module docstring) after its first update."""
+    if importlib.util.find_spec("stable_baselines3") is None:
+        return None
+    import gymnasium as gym
+    import torch
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+
+    torch.set_num_threads(1)
+    envs = VecNormalize(DummyVecEnv([lambda: gym.make(env_id)]), norm_obs=True, norm_reward=True, gamma=0.99)
+    model = PPO("MlpPolicy", envs, seed=0, device="cpu", verbose=0, **SB3_PPO)  # type: ignore[arg-type]
+    model.learn(total_timesteps=SB3_PPO["n_steps"])  # the first update pays one-off costs
+    n = max(SB3_PPO["n_steps"], steps // SB3_PPO["n_steps"] * SB3_PPO["n_steps"])
+    start = time.perf_counter()
+    model.learn(total_timesteps=n, reset_num_timesteps=False)
+    rate = n / (time.perf_counter() - start)
+    envs.close()
+    return rate
+
+
+def _fmt(x: float | None, spec: str = ",.0f") -> str:
+    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, spec)
+
+
+def _mean_std(xs: list[float]) -> str:
+    if not xs:
+        return "-"
+    return f"{statistics.mean(xs):,.0f} +/- {statistics.pstdev(xs):,.0f}" if len(xs) > 1 else f"{xs[0]:,.0f}"
+
+
+def table(rates: dict[str, dict[str, float | None]], runs: list[dict[str, Any]], steps: int) -> str:
+    lines = [
+        f"| env | pgrl score (last 100 ep.) | pgrl eval (20 ep.) | seeds | wall for {steps:,} steps | pgrl steps/s "
+        "| floor steps/s | pgrl / floor | SB3 steps/s | pgrl / SB3 | CleanRL (v4) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for env_id, r in rates.items():
+        mine = [x for x in runs if x["env"] == env_id]
+        pg, fl, sb = r.get("pgrl"), r.get("floor"), r.get("sb3")
+        ref = CLEANRL.get(env_id)
+        walls = [x["wall_s"] / x["steps"] * steps / 60 for x in mine]
+        lines.append(
+            f"| {env_id} | {_mean_std([x['score_last100'] for x in mine])} | {_mean_std([x['eval_mean'] for x in mine])} "
+            f"| {','.join(str(x['seed']) for x in mine) or '-'} | {_fmt(statistics.mean(walls) if walls else None, '.1f')} min "
+            f"| {_fmt(pg)} | {_fmt(fl)} | {_fmt(pg / fl if pg and fl else None, '.0%')} | {_fmt(sb)} "
+            f"| {_fmt(pg / sb if pg and sb else None, '.1f')}x | {f'{ref[0]:,.0f} +/- {ref[1]:,.0f}' if ref else '-'} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--envs", nargs="+", default=["Hopper-v5", "HalfCheetah-v5", "Walker2d-v5", "InvertedPendulum-v5"])
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--steps", type=int, default=1_000_000, help="env steps per pgrl run (the preset: 999,424)")
+    p.add_argument("--rate-steps", type=int, default=20_480, help="env steps of each throughput measurement")
+    p.add_argument("--jobs", type=int, default=2, help="pgrl runs at a time (one core each)")
+    p.add_argument("--no-scores", action="store_true", help="throughput only")
+    p.add_argument("--json", default=None, help="also write the results to this file")
+    args = p.parse_args()
+
+    rates: dict[str, dict[str, float | None]] = {}
+    for env_id in args.envs:  # one at a time: the rates are not shared with another process
+        rates[env_id] = {
+            "floor": floor_rate(env_id, args.rate_steps),
+            "pgrl": pgrl_rate(env_id, args.rate_steps),
+            "sb3": sb3_rate(env_id, args.rate_steps),
+        }
+        print(f"{env_id}: " + ", ".join(f"{k} {_fmt(v)} steps/s" for k, v in rates[env_id].items()), flush=True)
+    runs: list[dict[str, Any]] = []
+    if not args.no_scores:
+        jobs = [(env_id, seed, args.steps) for env_id in args.envs for seed in args.seeds]
+        with mp.get_context("spawn").Pool(args.jobs, maxtasksperchild=1) as pool:
+            for result in pool.imap_unordered(_pgrl_run, jobs):
+                runs.append(result)
+                print(json.dumps(result), flush=True)
+    runs.sort(key=lambda x: (args.envs.index(x["env"]), x["seed"]))
+    print(table(rates, runs, args.steps))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"rates": rates, "runs": runs}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
