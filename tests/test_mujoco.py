@@ -122,3 +122,22 @@ def test_ppo_solves_inverted_pendulum_with_its_preset(tmp_path: Path) -> None:
     assert history[-1]["TotalEnvInteracts"] <= 81_920
     returns, _ = pgrl.evaluate(agent, "InvertedPendulum-v5", 20, seed=0)
     assert np.mean(returns) >= 950
+
+
+def test_mujoco_warnings_go_to_python_and_gymnasium_s_asset_deprecation_leaves_no_log_file(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import warnings, mujoco, pgrl.envs\n"
+        "envs = pgrl.envs.make_vec_env('HalfCheetah-v5', 2)\n"  # its XML uses the deprecated settotalmass
+        "with warnings.catch_warnings(record=True) as seen:\n"
+        "    warnings.simplefilter('always')\n"
+        "    mujoco.get_mju_user_warning()('a real problem')\n"
+        "print([str(w.message) for w in seen])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "['MuJoCo: a real problem']"
+    assert "settotalmass" not in out.stdout + out.stderr
+    assert not (tmp_path / "MUJOCO_LOG.TXT").exists()

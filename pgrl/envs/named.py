@@ -25,6 +25,7 @@ from typing import Any
 
 import gymnasium as gym
 
+from pgrl.envs.mujoco_warnings import is_mujoco, route_mujoco_warnings
 from pgrl.errors import PgrlError
 
 WrapperSpec = str | type | tuple[str | type, Mapping[str, Any]]
@@ -84,6 +85,8 @@ def unknown_env_message(env_id: str) -> str:
 def make_by_id(env_id: str, kwargs: Mapping[str, Any]) -> gym.Env:
     """``gymnasium.make(env_id, **kwargs)``; a keyword the env does not take is refused, naming the ones it does."""
     name = register(env_id)
+    if is_mujoco(name):
+        route_mujoco_warnings()
     try:
         return gym.make(name, **kwargs)
     except TypeError as e:
