@@ -60,6 +60,20 @@ def test_signal_writes_the_epoch_and_a_checkpoint(tmp_path: Path, signum: int) -
     assert signal.getsignal(signum) is before
 
 
+def test_a_signal_from_the_callback_says_which_checkpoint_it_writes(tmp_path: Path, capfd) -> None:
+    with pytest.raises(TrainingInterrupted) as info:
+        ppo(
+            "CartPole-v1",
+            epochs=6,
+            **TINY,
+            logger_kwargs={"output_dir": str(tmp_path)},
+            callback=send_at(2, signal.SIGINT),
+        )
+    assert info.value.epoch == 2 and load_checkpoint(tmp_path)["epoch"] == 2
+    said = capfd.readouterr()  # written to fd 2 by the handler
+    assert "SIGINT received: writing a checkpoint of epoch 2 " in said.out + said.err  # not "finishing epoch 3"
+
+
 def test_second_signal_stops_at_once_keeping_the_last_checkpoint(tmp_path: Path) -> None:
     with pytest.raises(TrainingInterrupted) as info:
         ppo("CartPole-v1", epochs=6, save_freq=2, **TINY, logger_kwargs={"output_dir": str(tmp_path)},

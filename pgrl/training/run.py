@@ -112,6 +112,7 @@ class Run:
         self.collector: Collector | None = None
         self.resumed = resumed
         self._stopped = False
+        self._epoch_ended = False  # between an epoch's count and the end of its log (the callback, say)
         if resumed is not None:
             self._continue(resumed)
             self.progress.line(
@@ -239,6 +240,7 @@ class Run:
         self.progress.epoch(row)
         self.history.append(row)
         self.epoch += 1
+        self._epoch_ended = True
         self.checkpoints.extra = state or {}
         if self.epoch % self.cfg.save_freq == 0 or self.epoch == self.cfg.epochs:
             self.save()
@@ -252,6 +254,7 @@ class Run:
                 self.interrupts.signal = signal.SIGTERM
         if self.interrupts.signal is not None:
             self._interrupt()
+        self._epoch_ended = False
         self.epoch_log.start = self.clock()  # the next epoch's clock (collect restarts it; ARS does not collect)
 
     def _row(self, stats: dict[str, Any]) -> dict[str, Any]:
@@ -317,6 +320,8 @@ class Run:
         self.progress.close()
 
     def _doing(self) -> str:
+        if self._epoch_ended:  # e.g. a signal sent from the callback: no further epoch runs
+            return f"writing a checkpoint of epoch {self.epoch}"
         return f"finishing epoch {self.epoch + 1}, then writing a checkpoint"
 
     def _stop_now(self, signum: int) -> None:
