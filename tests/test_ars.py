@@ -161,3 +161,24 @@ def test_cli_trains_evaluates_and_lists_ars(tmp_path, capsys):
     assert main(["algos"]) == 0
     listing = capsys.readouterr().out
     assert all(f"{name} " in listing for name in ("reinforce", "vpg", "a2c", "ppo", "ars"))
+
+
+class AnglePaid(gym.Wrapper):
+    """CartPole paying 1 + |pole angle| per step: returns that are not a multiple of the episode length."""
+
+    def step(self, action):
+        obs, r, term, trunc, info = self.env.step(action)
+        return obs, float(r) + abs(float(obs[2])), term, trunc, info
+
+
+def test_reward_shift_changes_what_the_search_ranks_not_what_is_logged(tmp_path):
+    """A shift of 0.75 per step leaves the search a different ranking to learn from: the first iteration runs
+    the same episodes and logs the same (raw) returns, and its update differs."""
+    runs = {}
+    for shift in (0.0, 0.75):
+        _, runs[shift] = pgrl.ars(lambda: AnglePaid(gym.make("CartPole-v1")), epochs=1, n_directions=4, top_b=2,
+                                  reward_shift=shift, seed=3, verbose=False, eval_episodes=0,
+                                  logger_kwargs={"output_dir": str(tmp_path / str(shift))})  # fmt: skip
+    plain, shifted = runs[0.0][0], runs[0.75][0]
+    assert plain["AverageEpRet"] == shifted["AverageEpRet"] > plain["EpLen"]  # the env's own returns
+    assert plain["SigmaR"] != shifted["SigmaR"] and plain["ParamNorm"] != shifted["ParamNorm"]

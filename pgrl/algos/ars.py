@@ -7,6 +7,7 @@ Pseudocode, as the loop below runs it:
         draw n_directions directions delta_i ~ N(0, I)
         run one episode with each of the 2 * n_directions policies theta +/- noise_std * delta_i,
             all at once, in 2 * n_directions env copies         # r+_i, r-_i: their returns
+        (less reward_shift per step of each episode: the paper's shift, 0 by default)
         keep the top_b directions by max(r+_i, r-_i)
         theta += step_size / (top_b * sigma_R) * sum_kept (r+_i - r-_i) delta_i
             with sigma_R the standard deviation of the 2 * top_b kept returns
@@ -34,7 +35,7 @@ from torch.nn.utils import parameters_to_vector, vector_to_parameters
 from pgrl import distributed
 from pgrl.agent import Agent
 from pgrl.algos.signature import algorithm
-from pgrl.config import Config, hyperparameter, positive, positive_int
+from pgrl.config import Config, finite_number, hyperparameter, positive, positive_int
 from pgrl.envs import EnvSpec
 from pgrl.errors import PgrlError
 from pgrl.nan_guard import a_non_finite_value
@@ -55,6 +56,13 @@ class ARSConfig(Config):
     top_b: int = hyperparameter(4, "b <= N, the best directions kept for the update", positive_int)
     step_size: float = hyperparameter(0.02, "alpha, the step size", positive)
     noise_std: float = hyperparameter(0.03, "nu, the scale of the perturbations", positive)
+    # The paper's "shift": MuJoCo's locomotion envs pay a bonus for every step alive, so a policy that stands
+    # still out-ranks one that tries to move and falls; the search ranks the returns with it taken off
+    # (Mania et al. 2018: 1 for Hopper, Walker2d and Ant, 5 for Humanoid).
+    reward_shift: float = hyperparameter(
+        0.0, "subtracted from every reward of the returns the search ranks (the logged returns stay the env's)",
+        finite_number,
+    )  # fmt: skip
     epochs: int = 100
     norm_obs: bool = True
     hidden_sizes: tuple[int, ...] = ()
@@ -130,6 +138,7 @@ def ars(
     *,
     norm_obs: bool | None = None,
     obs_clip: float | None = None,
+    reward_shift: float | None = None,
     **options: Unpack[RunOptions],
 ) -> Trained:
     """Train a deterministic policy with Augmented Random Search (V2-t: observation normalisation, top-b).
@@ -177,7 +186,8 @@ def ars(
         candidates = torch.cat([theta + nu * deltas[mine], theta - nu * deltas[mine]])  # (2N, D) in one process
         rms_before = distributed.running_stats_snapshot(agent.obs_rms)
         episodes = run.run_episodes(perturbed_policies(candidates), seed=starts + starts)
-        returns = all_returns(torch.from_numpy(episodes.returns).float(), mine, N)
+        ranked = episodes.returns - cfg.reward_shift * episodes.lengths  # the paper's shift (0: none)
+        returns = all_returns(torch.from_numpy(ranked).float(), mine, N)
         new_theta, info = ars_step(theta, deltas, returns[:N], returns[N:], cfg.step_size, cfg.top_b)
         if bool(torch.isfinite(new_theta).all()):
             theta = new_theta
