@@ -150,8 +150,7 @@ def ars(
     Args:
         env_fn: a function returning a gymnasium env, or an env id.
         ac_kwargs: ``hidden_sizes`` (default ``()``: a linear policy) and ``activation`` of the policy.
-        seed: seeds python, numpy, torch, the directions and the envs.
-        logger_kwargs: as for :func:`pgrl.ppo`.
+        seed, logger_kwargs: as for :func:`pgrl.ppo` (the seed also draws the directions).
 
     Returns:
         (agent, history): the trained agent and one dict per iteration (the logged row: the episode
@@ -186,22 +185,27 @@ def ars(
         candidates = torch.cat([theta + nu * deltas[mine], theta - nu * deltas[mine]])  # (2N, D) in one process
         rms_before = distributed.running_stats_snapshot(agent.obs_rms)
         episodes = run.run_episodes(perturbed_policies(candidates), seed=starts + starts)
-        ranked = episodes.returns - cfg.reward_shift * episodes.lengths  # the paper's shift (0: none)
-        returns = all_returns(torch.from_numpy(ranked).float(), mine, N)
+        ranked = torch.from_numpy(episodes.returns - cfg.reward_shift * episodes.lengths)  # the paper's shift
+        returns = all_returns(ranked.float(), mine, N)
         new_theta, info = ars_step(theta, deltas, returns[:N], returns[N:], cfg.step_size, cfg.top_b)
         if bool(torch.isfinite(new_theta).all()):
             theta = new_theta
             vector_to_parameters(theta, net.parameters())
         else:  # stop (raises), or skip this update
             run.nan_guard.fail("parameters", a_non_finite_value(new_theta))
-        if agent.obs_rms is not None:  # V2: statistics of the states visited, used from the next iteration
-            agent.obs_rms.update(episodes.observations)
-            if rms_before is not None:
-                distributed.sync_running_stats(agent.obs_rms, rms_before)
+        fold_observations(agent, episodes.observations, rms_before)  # V2, used from the next iteration
 
         run.record_episodes(episodes.returns.tolist(), episodes.lengths.tolist(), episodes.num_steps)
         run.log({"SigmaR": info["sigma_R"], "StepNorm": info["step_norm"], "ParamNorm": float(theta.norm())})
     return run.finish()
+
+
+def fold_observations(agent: Agent, observations: np.ndarray, rms_before: Any) -> None:
+    """V2: the states the iteration visited into the observation statistics (every process's, data-parallel)."""
+    if agent.obs_rms is not None:
+        agent.obs_rms.update(observations)
+        if rms_before is not None:
+            distributed.sync_running_stats(agent.obs_rms, rms_before)
 
 
 def check_ars_spaces(agent: Agent) -> None:
