@@ -30,8 +30,9 @@ from pgrl.encoders import check_encoder
 from pgrl.errors import PgrlError
 from pgrl.presets import PRESETS
 
-Check = Callable[[str, Any], None]
-"""``check(name, value)`` raises :class:`PgrlError` naming the value and the valid range; None is allowed."""
+Check = Callable[[str, Any], object]
+"""``check(name, value)`` raises :class:`PgrlError` naming the value and the valid range; None is allowed
+(what it returns is ignored, so a converter such as :func:`finite` serves as a check)."""
 
 Resume = Literal["keep", "may change"]
 
@@ -107,10 +108,6 @@ def non_negative(name: str, value: Any) -> None:
 def positive_int(name: str, value: Any) -> None:
     if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
         raise PgrlError(f"{name} must be a positive integer, got {value!r}")
-
-
-def finite_number(name: str, value: Any) -> None:
-    finite(name, value)
 
 
 def boolean(name: str, value: Any) -> None:
@@ -283,7 +280,7 @@ class RolloutConfig(Config):
     reward_clip: float = hyperparameter(10.0, "bound of the scaled rewards (with norm_reward)", positive)
     # Spinning Up's -0.5 (std 0.61) by default; CleanRL and SB3 start at 0 (std 1), which the MuJoCo presets take.
     log_std_init: float = hyperparameter(
-        -0.5, "initial log standard deviation of a Gaussian policy (Box actions)", finite_number, network=True
+        -0.5, "initial log standard deviation of a Gaussian policy (Box actions)", finite, network=True
     )
 
     def check(self) -> None:

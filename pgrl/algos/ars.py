@@ -35,7 +35,7 @@ from torch.nn.utils import parameters_to_vector, vector_to_parameters
 from pgrl import distributed
 from pgrl.agent import Agent
 from pgrl.algos.signature import algorithm
-from pgrl.config import Config, finite_number, hyperparameter, positive, positive_int
+from pgrl.config import Config, finite, hyperparameter, positive, positive_int
 from pgrl.envs import EnvSpec
 from pgrl.errors import PgrlError
 from pgrl.nan_guard import a_non_finite_value
@@ -61,7 +61,7 @@ class ARSConfig(Config):
     # (Mania et al. 2018: 1 for Hopper, Walker2d and Ant, 5 for Humanoid).
     reward_shift: float = hyperparameter(
         0.0, "subtracted from every reward of the returns the search ranks (the logged returns stay the env's)",
-        finite_number,
+        finite,
     )  # fmt: skip
     epochs: int = 100
     norm_obs: bool = True
