@@ -129,3 +129,14 @@ def standardize(x: Array, eps: float = 1e-8) -> Array:
         return x - x.mean() if n else x  # nothing to scale by
     std = x.std(unbiased=False) if isinstance(x, torch.Tensor) else x.std()
     return (x - x.mean()) / (std + eps)  # type: ignore[return-value]
+
+
+def standardize_rows(x: torch.Tensor, valid: torch.Tensor | None = None, eps: float = 1e-8) -> torch.Tensor:
+    """:func:`standardize` of each row of a (K, B) tensor on its own (one agent's batch per row, see
+    :mod:`pgrl.seeds`), over the samples with ``valid`` 1 when given (padding is left as it is, centred)."""
+    n = torch.full(x.shape[:-1], float(x.shape[-1]), dtype=x.dtype) if valid is None else valid.sum(-1)
+    w = torch.ones_like(x) if valid is None else valid
+    mean = (x * w).sum(-1, keepdim=True) / n.clamp(min=1.0).unsqueeze(-1)
+    centred = x - mean
+    std = ((centred**2 * w).sum(-1, keepdim=True) / n.clamp(min=1.0).unsqueeze(-1)).sqrt()
+    return torch.where((n >= 2).unsqueeze(-1), centred / (std + eps), centred)

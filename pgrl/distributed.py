@@ -23,6 +23,7 @@ import torch
 import torch.distributed as dist
 
 from pgrl.advantages import standardize as local_standardize
+from pgrl.advantages import standardize_rows
 
 SEED_STRIDE = 10000
 """Rank r seeds its envs and RNGs with seed + SEED_STRIDE * r."""
@@ -190,9 +191,13 @@ def global_count(n: int) -> int:
     return int(sum_array([n])[0]) if active() else n
 
 
-def standardize(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+def standardize(x: torch.Tensor, valid: torch.Tensor | None = None, eps: float = 1e-8) -> torch.Tensor:
     """:func:`pgrl.advantages.standardize` with the mean and (population) std over every process's
-    ``x`` (one all_reduce of count, sum and sum of squares); the plain function with one process."""
+    ``x`` (one all_reduce of count, sum and sum of squares); the plain function with one process. K agents'
+    (K, B) batches (:mod:`pgrl.seeds`, never data-parallel) are standardised row by row over their ``valid``
+    samples."""
+    if x.dim() > 1 or valid is not None:
+        return standardize_rows(x, valid, eps)
     if not active():
         return local_standardize(x, eps)
     xd = x.detach().to(torch.float64)

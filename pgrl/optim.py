@@ -6,6 +6,7 @@ import copy
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
 import torch
 
 from pgrl import distributed
@@ -147,8 +148,11 @@ class Optimizer:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.optimizer.load_state_dict(state)
 
-    def step(self, loss: torch.Tensor) -> bool:
+    def step(self, loss: torch.Tensor, active: Any = None) -> bool:
         """zero_grad, backward, optional global-norm clipping, step; guarded against NaN and infinity.
+
+        ``active`` False (or an array of it, the shape of the algorithms' per-agent flags, see
+        :mod:`pgrl.seeds`) skips the step: the agent stopped early (PPO's target_kl).
 
         A non-finite loss or gradient norm, or non-finite parameters after the step, are handled by the
         guard (stop: :class:`pgrl.errors.NonFiniteError`; skip: the update is undone). Returns False when
@@ -156,6 +160,8 @@ class Optimizer:
         averaged over the processes (one flattened all_reduce) before clipping and the step, so every
         process makes the same update.
         """
+        if active is not None and not np.all(active):
+            return False
         if not self._backward(loss):
             return False
         params = self.params

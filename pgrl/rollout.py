@@ -53,6 +53,8 @@ class Rollout:
     episode_lengths: list[int] = field(default_factory=list)
     masks: np.ndarray | None = None  # (T, N, mask_size) bool
     valid: np.ndarray | None = None  # (T, N) bool; NEXT_STEP envs only: False on a step that only reset the env
+    agents: int = 1  # K agents trained at once (pgrl.seeds): agent k's copies are columns k * N/K ...
+    generators: list[torch.Generator] | None = None  # K agents': each one's own, for its minibatches
 
     @property
     def num_steps(self) -> int:
@@ -216,6 +218,10 @@ class Collector:
         buf.episode_lengths = ep_lengths
         return buf
 
+    def _values_of(self, obs: Any, which: np.ndarray) -> np.ndarray:
+        """V of ``obs``, the observations of the copies ``which`` (a bool (N,) mask)."""
+        return self.agent.value(obs)
+
     def _rows(self, which: np.ndarray) -> Any:
         """The current observations of the copies ``which`` (a bool (N,) mask)."""
         if isinstance(self.obs, dict):
@@ -252,7 +258,7 @@ class Collector:
             else:
                 for part in self.layout.float_parts(final):
                     check_finite(part, "final observation", "step()", np.flatnonzero(cut))
-            buf.next_values[t, cut] = self.agent.value(final)
+            buf.next_values[t, cut] = self._values_of(final, cut)
         ep_returns.extend(self.ep_return[done].tolist())
         ep_lengths.extend(self.ep_length[done].tolist())
         self.ep_return[done] = 0.0

@@ -24,7 +24,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Unpack
 
-import numpy as np
 from torch import nn
 
 from pgrl import distributed
@@ -33,7 +32,7 @@ from pgrl.algos.signature import algorithm
 from pgrl.batch import Batch, make_batch
 from pgrl.config import RolloutConfig, boolean, hyperparameter, non_negative, positive, positive_int, unit_interval
 from pgrl.envs import EnvSpec
-from pgrl.losses import policy_gradient_loss, value_loss
+from pgrl.losses import mean_stat, policy_gradient_loss, sample_mean, stat, value_loss
 from pgrl.networks import MLPActorCritic, log_prob_entropy
 from pgrl.optim import Optimizer
 from pgrl.options import RunOptions
@@ -109,7 +108,7 @@ def a2c(
     updates_per_epoch = -(-cfg.steps_per_env(world) // cfg.segment_steps(world))  # segments of n_steps per env
 
     for epoch in run.epochs():
-        losses: dict[str, list[float]] = {"LossPi": [], "LossV": [], "Entropy": []}
+        losses: dict[str, list[Any]] = {"LossPi": [], "LossV": [], "Entropy": []}
         for k in range(updates_per_epoch):
             if cfg.anneal_lr:
                 run.scale_lr(1.0 - (epoch * updates_per_epoch + k) / (cfg.epochs * updates_per_epoch))
@@ -118,15 +117,17 @@ def a2c(
                            rollout.terminated, rollout.truncated, cfg.gamma, cfg.lam)  # fmt: skip
             for name, value in a2c_update(cfg, ac, make_batch(rollout, adv, ret), optimizer).items():
                 losses[name].append(value)
-        run.log({name: float(np.mean(values)) for name, values in losses.items()})
+        run.log({name: mean_stat(values) for name, values in losses.items()})
     return run.finish()
 
 
-def a2c_update(cfg: A2CConfig, ac: Any, batch: Batch, optimizer: Optimizer) -> dict[str, float]:
-    """One actor-critic gradient step on a segment's batch; its losses."""
+def a2c_update(cfg: A2CConfig, ac: Any, batch: Batch, optimizer: Optimizer) -> dict[str, Any]:
+    """One actor-critic gradient step on a segment's batch; its losses (per agent for K agents', see
+    :mod:`pgrl.seeds`)."""
     logp, entropies = log_prob_entropy(ac.pi, batch.obs, batch.act, batch.mask)
-    pi_loss = policy_gradient_loss(logp, distributed.standardize(batch.adv) if cfg.norm_adv else batch.adv)
-    v_loss = value_loss(ac.v(batch.obs), batch.ret)
-    entropy = entropies.mean()
-    optimizer.step(pi_loss - cfg.ent_coef * entropy + cfg.vf_coef * v_loss)
-    return {"LossPi": pi_loss.item(), "LossV": v_loss.item(), "Entropy": entropy.item()}
+    adv = distributed.standardize(batch.adv, batch.valid) if cfg.norm_adv else batch.adv
+    pi_loss = policy_gradient_loss(logp, adv, batch.valid)
+    v_loss = value_loss(ac.v(batch.obs), batch.ret, batch.valid)
+    entropy = sample_mean(entropies, batch.valid)
+    optimizer.step(pi_loss - cfg.ent_coef * entropy + cfg.vf_coef * v_loss, active=batch.present)
+    return {"LossPi": stat(pi_loss), "LossV": stat(v_loss), "Entropy": stat(entropy)}

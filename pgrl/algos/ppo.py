@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Unpack
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -28,7 +29,7 @@ from pgrl.config import RolloutConfig, batch_size, boolean, hyperparameter, non_
 from pgrl.config import unit_interval as unit
 from pgrl.envs import EnvSpec
 from pgrl.errors import PgrlError
-from pgrl.losses import clipped_value_loss, ppo_clip_loss, value_loss
+from pgrl.losses import clipped_value_loss, ppo_clip_loss, sample_mean, stat, value_loss
 from pgrl.networks import MLPActorCritic, log_prob_entropy
 from pgrl.optim import Optimizer
 from pgrl.options import RunOptions
@@ -182,58 +183,67 @@ def ppo(
 def ppo_update(
     cfg: PPOConfig, ac: Any, batch: Batch, optimizers: dict[str, Optimizer], minibatch: int
 ) -> dict[str, Any]:
-    """PPO's update on one epoch's batch: minibatch passes of the clipped objective; the epoch's columns."""
+    """PPO's update on one epoch's batch: minibatch passes of the clipped objective; the epoch's columns.
 
-    def pi_terms(b: Batch) -> tuple[torch.Tensor, dict[str, float], torch.Tensor]:
+    K agents' batch (:mod:`pgrl.seeds`): every loss is (K,), one per agent, each agent stops early on its own.
+    """
+
+    def pi_terms(b: Batch) -> tuple[torch.Tensor, dict[str, Any], torch.Tensor]:
         logp, entropy = log_prob_entropy(ac.pi, b.obs, b.act, b.mask)
         # Standardised with the population std, over every process's minibatch when data-parallel.
-        adv = distributed.standardize(b.adv) if cfg.norm_adv else b.adv
-        loss, info = ppo_clip_loss(logp, b.logp, adv, cfg.clip_ratio)
-        return loss, info, entropy.mean()
+        adv = distributed.standardize(b.adv, b.valid) if cfg.norm_adv else b.adv
+        loss, info = ppo_clip_loss(logp, b.logp, adv, cfg.clip_ratio, b.valid)
+        return loss, info, sample_mean(entropy, b.valid)
 
     def v_loss(b: Batch) -> torch.Tensor:
         if cfg.vf_clip is None:
-            return value_loss(ac.v(b.obs), b.ret)
+            return value_loss(ac.v(b.obs), b.ret, b.valid)
         assert b.val is not None  # make_batch keeps V at collection
-        return clipped_value_loss(ac.v(b.obs), b.val, b.ret, cfg.vf_clip)
+        return clipped_value_loss(ac.v(b.obs), b.val, b.ret, cfg.vf_clip, b.valid)
 
     with torch.no_grad():
         pi_loss_old, _, _ = pi_terms(batch)
-        v_loss_old = value_loss(ac.v(batch.obs), batch.ret)
+        v_loss_old = value_loss(ac.v(batch.obs), batch.ret, batch.valid)
 
-    kl, clip_frac, passes, too_far = 0.0, 0.0, 0, False
+    kl, clip_frac = np.zeros(batch.agents), np.zeros(batch.agents)
+    passes, too_far = np.zeros(batch.agents, dtype=int), np.zeros(batch.agents, dtype=bool)
     for _ in range(cfg.train_pi_iters or cfg.update_epochs):
-        passes += 1
+        passes += ~too_far
         for mb in minibatches(batch, minibatch):
             pi_loss, info, ent = pi_terms(mb)
-            kl, clip_frac = info["approx_kl"], info["clip_frac"]
-            if cfg.target_kl is not None:  # data-parallel: every process stops alike
-                kl = distributed.mean_float(kl)
-            # Spinning Up's early stop: no further step once pi has moved too far from pi_old.
-            too_far = cfg.target_kl is not None and kl > 1.5 * cfg.target_kl
-            if too_far:
+            kl = np.where(too_far, kl, info["approx_kl"])  # an agent's last KL before it stopped
+            clip_frac = np.where(too_far, clip_frac, info["clip_frac"])
+            if cfg.target_kl is not None:
+                if distributed.active():  # every process stops alike
+                    kl = np.array([distributed.mean_float(float(kl[0]))])
+                # Spinning Up's early stop: no further step once pi has moved too far from pi_old.
+                too_far = too_far | (kl > 1.5 * cfg.target_kl)
+            if too_far.all():
                 break
             if cfg.shared_optimizer:
-                optimizers["ac"].step(pi_loss - cfg.ent_coef * ent + cfg.vf_coef * v_loss(mb))
+                optimizers["ac"].step(
+                    pi_loss - cfg.ent_coef * ent + cfg.vf_coef * v_loss(mb), active=~too_far & mb.present
+                )
             else:
-                optimizers["pi"].step(pi_loss - cfg.ent_coef * ent)
-        if too_far:
+                optimizers["pi"].step(pi_loss - cfg.ent_coef * ent, active=~too_far & mb.present)
+        if too_far.all():
             break
     if not cfg.shared_optimizer:  # Spinning Up: the critic trains on after the policy stops
         for _ in range(cfg.train_v_iters or cfg.update_epochs):
             for mb in minibatches(batch, minibatch):
-                optimizers["v"].step(v_loss(mb))
+                optimizers["v"].step(v_loss(mb), active=mb.present)
 
     with torch.no_grad():
         pi_loss_new, _, entropy = pi_terms(batch)
-        v_loss_new = value_loss(ac.v(batch.obs), batch.ret)
+        v_loss_new = value_loss(ac.v(batch.obs), batch.ret, batch.valid)
+    one = batch.agents == 1  # one agent's columns are plain numbers
     return {
-        "LossPi": pi_loss_old.item(),
-        "LossV": v_loss_old.item(),
-        "DeltaLossPi": (pi_loss_new - pi_loss_old).item(),
-        "DeltaLossV": (v_loss_new - v_loss_old).item(),
-        "Entropy": entropy.item(),
-        "KL": kl,
-        "ClipFrac": clip_frac,
-        "StopIter": passes,
+        "LossPi": stat(pi_loss_old),
+        "LossV": stat(v_loss_old),
+        "DeltaLossPi": stat(pi_loss_new - pi_loss_old),
+        "DeltaLossV": stat(v_loss_new - v_loss_old),
+        "Entropy": stat(entropy),
+        "KL": float(kl[0]) if one else kl,
+        "ClipFrac": float(clip_frac[0]) if one else clip_frac,
+        "StopIter": int(passes[0]) if one else passes,
     }

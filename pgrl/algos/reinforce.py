@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Unpack
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -37,8 +38,8 @@ from pgrl.batch import Batch, make_batch
 from pgrl.config import RolloutConfig, boolean, hyperparameter, positive, positive_int
 from pgrl.envs import EnvSpec
 from pgrl.errors import PgrlError
-from pgrl.losses import policy_gradient_loss, value_loss
-from pgrl.networks import MLPActorCritic, entropy_of, policy
+from pgrl.losses import policy_gradient_loss, sample_mean, stat, value_loss
+from pgrl.networks import MLPActorCritic, log_prob_entropy
 from pgrl.optim import Optimizer
 from pgrl.options import RunOptions
 from pgrl.training import Run, Trained
@@ -131,8 +132,8 @@ def reinforce(
             run.scale_lr(1.0 - epoch / cfg.epochs)
         G, complete = returns_to_go(rollout.rewards, rollout.terminated, rollout.truncated, cfg.gamma)
         batch = make_batch(rollout, adv=G, ret=G, keep=complete)  # complete steps only
-        # An epoch in which no episode ended has no return to learn from yet.
-        n_all = distributed.global_count(len(batch))  # complete steps over all processes
+        # An epoch in which no episode ended has no return to learn from yet (K agents: each on its own).
+        n_all = distributed.global_count(len(batch)) if batch.agents == 1 else int(batch.present.any())
         if n_all:
             stats = reinforce_update(cfg, ac, batch, n_all, pi_optimizer, v_optimizer)
         else:
@@ -141,51 +142,58 @@ def reinforce(
     return run.finish()
 
 
-def reinforce_weights(returns: torch.Tensor, values: torch.Tensor | None, normalize: bool) -> torch.Tensor:
+def reinforce_weights(
+    returns: torch.Tensor, values: torch.Tensor | None, normalize: bool, valid: torch.Tensor | None = None
+) -> torch.Tensor:
     """The per-step weights of the REINFORCE loss, for the complete steps only.
 
     Args:
         returns: (B,) discounted returns-to-go G_t of complete steps.
         values: (B,) baseline V(s_t) to subtract, or None.
         normalize: standardise the weights over the batch (zero mean, unit std).
+        valid: K agents' (K, B) batch: 1 on each agent's complete steps (see :mod:`pgrl.batch`).
 
     Returns:
         (B,) ``G_t`` (or ``G_t - V(s_t)``), standardised if asked.
     """
     weights = returns if values is None else returns - values
-    return distributed.standardize(weights) if normalize else weights  # over every process's steps
+    return distributed.standardize(weights, valid) if normalize else weights  # over every process's steps
 
 
 def reinforce_update(
     cfg: REINFORCEConfig, ac: Any, batch: Batch, n_all: int, pi_optimizer: Optimizer, v_optimizer: Optimizer | None
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """One policy-gradient step (then the baseline's steps) on the complete steps; the epoch's columns.
 
     Data-parallel, the processes hold different numbers of complete steps (``n_all`` in all): each
     loss is this process's share of the mean over all of them (:func:`pgrl.distributed.batch_mean`).
+    K agents' batch (:mod:`pgrl.seeds`): the losses are per agent; an agent without complete steps does
+    not step, and its columns are NaN.
     """
     split = distributed.active()
-    mean = (lambda x: distributed.batch_mean(x, n_all)) if split else (lambda x: x.mean())
+    mean = (lambda x: distributed.batch_mean(x, n_all)) if split else (lambda x: sample_mean(x, batch.valid))
+    present = batch.present
     with torch.no_grad():
         baseline_v = ac.v(batch.obs) if cfg.baseline else None
-    weights = reinforce_weights(batch.ret, baseline_v, cfg.norm_returns)
-    dist, logp = policy(ac.pi, batch.obs, batch.act, batch.mask)
-    pi_loss = -mean(logp * weights) if split else policy_gradient_loss(logp, weights)
-    entropy = mean(entropy_of(dist)).item()
-    pi_optimizer.step(pi_loss)
+    weights = reinforce_weights(batch.ret, baseline_v, cfg.norm_returns, batch.valid)
+    logp, entropies = log_prob_entropy(ac.pi, batch.obs, batch.act, batch.mask)
+    pi_loss = -mean(logp * weights) if split else policy_gradient_loss(logp, weights, batch.valid)
+    entropy = mean(entropies.detach())
+    pi_optimizer.step(pi_loss, active=present)
 
-    v_loss = float("nan")
+    v_loss: Any = float("nan")
     if baseline_v is not None and v_optimizer is not None:
-        v_mse = (lambda v: mean((v - batch.ret) ** 2)) if split else (lambda v: value_loss(v, batch.ret))
-        v_loss = v_mse(baseline_v).item()
+        v_mse = (lambda v: mean((v - batch.ret) ** 2)) if split else (lambda v: value_loss(v, batch.ret, batch.valid))
+        v_loss = v_mse(baseline_v)
         for _ in range(cfg.train_v_iters):
-            v_optimizer.step(v_mse(ac.v(batch.obs)))
+            v_optimizer.step(v_mse(ac.v(batch.obs)), active=present)
 
     with torch.no_grad():
-        _, logp_new = policy(ac.pi, batch.obs, batch.act, batch.mask)
-    return {
-        "LossPi": pi_loss.item(),
-        "LossV": v_loss,
-        "Entropy": entropy,
-        "KL": mean(batch.logp - logp_new).item(),  # Spinning Up's estimate of KL(pi_old || pi)
-    }
+        logp_new, _ = log_prob_entropy(ac.pi, batch.obs, batch.act, batch.mask)
+    stats = {"LossPi": pi_loss, "LossV": v_loss, "Entropy": entropy, "KL": mean(batch.logp - logp_new)}
+    # Spinning Up's estimate of KL(pi_old || pi) in KL; an agent without complete steps: NaN
+    return {k: v if isinstance(v, float) else _where_present(stat(v), present) for k, v in stats.items()}
+
+
+def _where_present(value: float | np.ndarray, present: np.ndarray) -> float | np.ndarray:
+    return value if isinstance(value, float) else np.where(present, value, np.nan)

@@ -10,6 +10,7 @@ each is written once, in its declaration.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -61,6 +62,19 @@ def algorithm(config_class: type[Config]) -> Callable[[F], F]:
 
     def decorate(fn: F) -> F:
         check_signature(fn, config_class)
+        signature = inspect.signature(fn)
+        seed_at = list(signature.parameters).index("seed")
+
+        @functools.wraps(fn)
+        def with_seeds(*args: Any, **kwargs: Any) -> Any:
+            """A list of seeds trains them together (:mod:`pgrl.seeds`): one (agent, history) per seed."""
+            seed = args[seed_at] if len(args) > seed_at else kwargs.get("seed")
+            if not isinstance(seed, list | tuple | range):
+                return fn(*args, **kwargs)
+            from pgrl.seeds import train
+
+            return train(fn, config_class, signature.bind(*args, **kwargs), seed)
+
         doc = inspect.cleandoc(fn.__doc__ or "")
         head, sep, tail = doc.partition("\nReturns:")
         generated = (
@@ -69,7 +83,8 @@ def algorithm(config_class: type[Config]) -> Callable[[F], F]:
             f"{_indent(options.docs())}\n"
         )
         fn.__doc__ = f"{head.rstrip()}\n{generated}{sep}{tail}" if sep else f"{doc}\n\nArgs:\n{generated}"
-        return fn
+        with_seeds.__doc__ = fn.__doc__
+        return with_seeds  # type: ignore[return-value]
 
     return decorate
 

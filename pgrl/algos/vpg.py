@@ -27,8 +27,8 @@ from pgrl.algos.signature import algorithm
 from pgrl.batch import Batch, make_batch
 from pgrl.config import RolloutConfig, boolean, hyperparameter, positive, positive_int, unit_interval
 from pgrl.envs import EnvSpec
-from pgrl.losses import policy_gradient_loss, value_loss
-from pgrl.networks import MLPActorCritic, entropy_of, policy
+from pgrl.losses import policy_gradient_loss, sample_mean, stat, value_loss
+from pgrl.networks import MLPActorCritic, log_prob_entropy
 from pgrl.optim import Optimizer
 from pgrl.options import RunOptions
 from pgrl.training import Run, Trained
@@ -110,28 +110,29 @@ def vpg(
 def vpg_update(
     cfg: VPGConfig, ac: Any, batch: Batch, pi_optimizer: Optimizer, v_optimizer: Optimizer
 ) -> dict[str, Any]:
-    """One policy-gradient step on the whole batch, then the critic's steps; the epoch's columns."""
-    weights = distributed.standardize(batch.adv) if cfg.norm_adv else batch.adv  # over all processes
-    dist, logp = policy(ac.pi, batch.obs, batch.act, batch.mask)
-    pi_loss = policy_gradient_loss(logp, weights)
-    entropy = entropy_of(dist).mean().item()
-    pi_optimizer.step(pi_loss)
+    """One policy-gradient step on the whole batch, then the critic's steps; the epoch's columns (per agent
+    for K agents', see :mod:`pgrl.seeds`)."""
+    weights = distributed.standardize(batch.adv, batch.valid) if cfg.norm_adv else batch.adv  # over all processes
+    logp, entropies = log_prob_entropy(ac.pi, batch.obs, batch.act, batch.mask)
+    pi_loss = policy_gradient_loss(logp, weights, batch.valid)
+    entropy = stat(sample_mean(entropies.detach(), batch.valid))
+    pi_optimizer.step(pi_loss, active=batch.present)
 
     # Then the critic, several steps towards the GAE returns.
     with torch.no_grad():
-        v_loss_old = value_loss(ac.v(batch.obs), batch.ret)
+        v_loss_old = value_loss(ac.v(batch.obs), batch.ret, batch.valid)
     for _ in range(cfg.train_v_iters):
-        v_optimizer.step(value_loss(ac.v(batch.obs), batch.ret))
+        v_optimizer.step(value_loss(ac.v(batch.obs), batch.ret, batch.valid), active=batch.present)
 
     with torch.no_grad():
-        _, logp_new = policy(ac.pi, batch.obs, batch.act, batch.mask)
-        pi_loss_new = policy_gradient_loss(logp_new, weights)
-        v_loss_new = value_loss(ac.v(batch.obs), batch.ret)
+        logp_new, _ = log_prob_entropy(ac.pi, batch.obs, batch.act, batch.mask)
+        pi_loss_new = policy_gradient_loss(logp_new, weights, batch.valid)
+        v_loss_new = value_loss(ac.v(batch.obs), batch.ret, batch.valid)
     return {
-        "LossPi": pi_loss.item(),
-        "LossV": v_loss_old.item(),
-        "DeltaLossPi": (pi_loss_new - pi_loss).item(),
-        "DeltaLossV": (v_loss_new - v_loss_old).item(),
+        "LossPi": stat(pi_loss),
+        "LossV": stat(v_loss_old),
+        "DeltaLossPi": stat(pi_loss_new - pi_loss),
+        "DeltaLossV": stat(v_loss_new - v_loss_old),
         "Entropy": entropy,
-        "KL": (batch.logp - logp_new).mean().item(),  # Spinning Up's estimate of KL(pi_old || pi)
+        "KL": stat(sample_mean(batch.logp - logp_new, batch.valid)),  # Spinning Up's estimate of KL(pi_old || pi)
     }
