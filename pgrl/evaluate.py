@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 
 from pgrl.actions import mask_of
@@ -34,32 +36,50 @@ def evaluate(
     """
     n = num_envs or min(episodes, 10)
     envs = make_vec_env(env, n, seed=seed + EVAL_SEED_OFFSET, max_ep_len=max_ep_len, episode_cap=DEFAULT_EPISODE_CAP)
+    try:
+
+        def act(obs: Any, info: dict[str, Any]) -> Any:
+            return agent.act(obs, deterministic=deterministic, mask=_info_mask(agent, info))
+
+        returns, lengths, cut = run_quotas(envs, act, quotas(episodes, n), seed + EVAL_SEED_OFFSET)
+    finally:
+        envs.close()
+    warn_cut(cut, episodes, env_label(env))
+    return np.array([x for rs in returns for x in rs]), np.array([x for ls in lengths for x in ls])
+
+
+def quotas(episodes: int, n: int) -> np.ndarray:
+    """How many of ``episodes`` each of ``n`` env copies runs: as equal as can be, the first ones one more."""
     quota = np.full(n, episodes // n)
     quota[: episodes % n] += 1
+    return quota
+
+
+def run_quotas(
+    envs: gym.vector.VectorEnv, act: Callable[[Any, dict[str, Any]], Any], quota: np.ndarray, seed: Any
+) -> tuple[list[list[float]], list[list[int]], int]:
+    """Step ``envs`` (reset with ``seed``) with ``act(obs, info)`` until copy i has finished ``quota[i]``
+    episodes: each copy's (returns, lengths), and how many episodes the episode cap cut."""
+    n = envs.num_envs
     returns: list[list[float]] = [[] for _ in range(n)]
     lengths: list[list[int]] = [[] for _ in range(n)]
     ep_ret = np.zeros(n)
     ep_len = np.zeros(n, dtype=np.int64)
     cut = 0
-    try:
-        obs, info = envs.reset(seed=seed + EVAL_SEED_OFFSET)
-        while any(len(returns[i]) < quota[i] for i in range(n)):
-            action = agent.act(obs, deterministic=deterministic, mask=_info_mask(agent, info))
-            obs, r, term, trunc, info = envs.step(action)
-            ep_ret += r
-            ep_len += 1
-            capped = cut_flags(info, n) if (term | trunc).any() else None
-            for i in np.flatnonzero(term | trunc):
-                if len(returns[i]) < quota[i]:
-                    cut += bool(capped is not None and capped[i])
-                    returns[i].append(float(ep_ret[i]))
-                    lengths[i].append(int(ep_len[i]))
-                ep_ret[i] = 0.0
-                ep_len[i] = 0
-    finally:
-        envs.close()
-    warn_cut(cut, episodes, env_label(env))
-    return np.array([x for rs in returns for x in rs]), np.array([x for ls in lengths for x in ls])
+    obs, info = envs.reset(seed=seed)
+    while any(len(returns[i]) < quota[i] for i in range(n)):
+        obs, r, term, trunc, info = envs.step(act(obs, info))
+        ep_ret += r
+        ep_len += 1
+        capped = cut_flags(info, n) if (term | trunc).any() else None
+        for i in np.flatnonzero(term | trunc):
+            if len(returns[i]) < quota[i]:
+                cut += bool(capped is not None and capped[i])
+                returns[i].append(float(ep_ret[i]))
+                lengths[i].append(int(ep_len[i]))
+            ep_ret[i] = 0.0
+            ep_len[i] = 0
+    return returns, lengths, cut
 
 
 def _info_mask(agent: Agent, info: dict[str, Any]) -> Any:

@@ -134,6 +134,14 @@ def add_parser(sub: Any, help: str) -> None:
 def add_run_flags(p: argparse.ArgumentParser) -> None:
     """The flags of the run options and of the run directory, the same for every algorithm."""
     p.add_argument("--seed", type=int, help="random seed (default 0)")
+    p.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        metavar="S",
+        help="train these seeds together in one process (one batched computation where the network allows; "
+        "seed S in --out/sS, or in its own default run directory)",
+    )
     p.add_argument("--out", help="run directory (default runs/<algo>-<env>/<time>_s<seed>)")
     p.add_argument("--exp-name", help="experiment name used in the default run directory")
     p.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
@@ -271,9 +279,12 @@ def run(args: argparse.Namespace) -> int:
     ac_kwargs = {name: getattr(args, name) for name in args.network if getattr(args, name) is not None}
     if "hidden_sizes" in ac_kwargs:
         ac_kwargs["hidden_sizes"] = tuple(ac_kwargs["hidden_sizes"])
-    agent, _ = info.fn(
+    if args.seeds is not None and (args.seed is not None or args.resume is not None):
+        raise PgrlError("--seeds trains new runs: drop --seed (or --resume, which continues one seed's run)")
+    seed: int | list[int] = args.seeds if args.seeds is not None else (args.seed if args.seed is not None else 0)
+    trained = info.fn(
         env_fn=args.env,
-        seed=args.seed if args.seed is not None else 0,
+        seed=seed,
         ac_kwargs=ac_kwargs or None,
         logger_kwargs={"output_dir": args.out, "exp_name": args.exp_name},
         vectorization=args.vec,
@@ -283,12 +294,18 @@ def run(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         **kwargs,
     )
-    if args.quiet and distributed.is_main():  # no table, but the outcome still deserves one line
-        eval_file = agent.run_dir / EVAL
-        if eval_file.exists():
-            result = json.loads(eval_file.read_text())
-            solved = {True: "; solved", False: "; not solved"}.get(result.get("solved"), "")
-            print(f"{agent.config.get('env_id')}: deterministic return {result['mean_return']:.1f} +/- "
-                  f"{result['std_return']:.1f} over {result['episodes']} episodes after {result['total_steps']} "
-                  f"steps{solved}; run in {agent.run_dir}")  # fmt: skip
+    for agent, _ in trained if isinstance(trained, list) else [trained]:
+        if args.quiet and distributed.is_main():  # no table, but the outcome still deserves one line
+            quiet_outcome(agent)
     return 0
+
+
+def quiet_outcome(agent: Any) -> None:
+    """The one line a --quiet run prints: its final deterministic evaluation."""
+    eval_file = agent.run_dir / EVAL
+    if eval_file.exists():
+        result = json.loads(eval_file.read_text())
+        solved = {True: "; solved", False: "; not solved"}.get(result.get("solved"), "")
+        print(f"{agent.config.get('env_id')}: deterministic return {result['mean_return']:.1f} +/- "
+              f"{result['std_return']:.1f} over {result['episodes']} episodes after {result['total_steps']} "
+              f"steps{solved}; run in {agent.run_dir}")  # fmt: skip

@@ -106,9 +106,14 @@ class Evaluations:
 
     def __init__(self, every: int, episodes: int, env: EnvSpec, seed: int, max_ep_len: int | None) -> None:
         self.every, self.episodes, self.env, self.seed, self.max_ep_len = every, episodes, env, seed, max_ep_len
+        self.ready: tuple[np.ndarray, np.ndarray] | None = None
+        """The next evaluation's result when it was already run (with other seeds', :mod:`pgrl.seeds`)."""
 
     def run(self, agent: Agent) -> tuple[np.ndarray, np.ndarray]:
         """(returns, lengths) of ``episodes`` deterministic episodes."""
+        if self.ready is not None:
+            ready, self.ready = self.ready, None
+            return ready
         return evaluate(agent, self.env, self.episodes, seed=self.seed, max_ep_len=self.max_ep_len)
 
     def due(self, total_steps: int, epoch_steps: int) -> bool:

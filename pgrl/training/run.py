@@ -79,11 +79,23 @@ class Run:
 
     @classmethod
     def start(cls, config_class: type[C], arguments: Mapping[str, Any]) -> tuple[Run, C]:
-        """The run of an algorithm call, from the algorithm function's ``locals()``, and its configuration.
+        """The run of an algorithm call, from the algorithm function's ``locals()``, and its configuration
+        (a list of seeds: the run of them all, :class:`pgrl.seeds.run.SeedRuns`).
 
         Bad input (an env id, a space, a value out of range, a run directory in use) is refused before
         anything is written to disk.
         """
+        seeds = arguments.get("seed")
+        if isinstance(seeds, list):  # K seeds as one (pgrl.seeds; the algorithm function's wrapper asked)
+            from pgrl import seeds as group_of_seeds
+            from pgrl.seeds.run import start
+
+            group = start(config_class, arguments, seeds)
+            groups = group_of_seeds.GROUPS.get()
+            if groups is not None:
+                groups.append(group)
+            assert isinstance(group.cfg, config_class)
+            return group, group.cfg
         parts = build(config_class, arguments)
         cfg = parts.cfg
         assert isinstance(cfg, config_class)

@@ -1,0 +1,285 @@
+"""K seeds of one algorithm call trained in lockstep in one process: ``ppo(..., seed=[0, 1, 2])``,
+``pgrl train ppo --seeds 0 1 2``.
+
+Each seed is an ordinary :class:`pgrl.training.Run` (a *member*): its own envs, network initialisation,
+observation statistics, reward scaler, NaN guard, schedule, evaluations, callback and run directory in
+the usual format, so plot, compare, eval, watch and resume work per seed unchanged. The group runs the
+algorithm's loop once for all of them: one collection steps every seed's envs as one vector env with one
+batched network (:mod:`pgrl.seeds.collect`), and the update computes the K agents' losses as one batched
+computation, each agent's loss a row of the (K,) loss that :class:`pgrl.seeds.optim.StackedOptimizer`
+steps. A seed that solves the env or whose callback says stop, stops (its envs idle); a seed whose update
+is not finite stops with its last good checkpoint, and the others go on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from pgrl.config import Config, RolloutConfig
+from pgrl.errors import EnvError, NonFiniteError, PgrlError, TrainingInterrupted
+from pgrl.normalize import RewardScaler
+from pgrl.optim import Optimizer
+from pgrl.progress import Progress, Quiet
+from pgrl.rollout import Rollout
+from pgrl.seeds.collect import ConcatVectorEnv, RewardScalers, StackedAgent, StackedCollector
+from pgrl.seeds.evaluate import evaluate_together
+from pgrl.seeds.networks import StackedActorCritic, why_not_stackable
+from pgrl.seeds.optim import MemberOptimizer, StackedAdam, StackedOptimizer
+from pgrl.training.build import build
+from pgrl.training.interrupts import Interrupts
+from pgrl.training.run import Run, Trained
+
+
+class _SeedLines(Quiet):
+    """A member's screen output: its lines (solved, final evaluation) on the group's, named by its seed."""
+
+    def __init__(self, group: Progress, seed: int) -> None:
+        super().__init__()
+        self.group, self.seed = group, seed
+
+    def line(self, text: str) -> None:
+        self.group.line(f"[seed {self.seed}] {text}")
+
+
+class SeedRuns(Run):
+    """The run an algorithm's loop sees for K seeds (see the module docstring): :class:`Run`'s interface,
+    with ``agent`` the K agents' :class:`StackedAgent` and batches that have an agent axis."""
+
+    def __init__(self, members: list[Run]) -> None:  # a Run of its own kind: its members are the Runs
+        first = members[0]
+        self.members, self.algo, self.cfg, self.env_id = members, first.algo, first.cfg, first.env_id
+        self.seeds = [m.seed for m in members]
+        why = why_not_stackable(first.agent.ac)
+        if why is not None:  # train() checked the call; a network that is not stackable after all
+            raise PgrlError(f"seeds {self.seeds} cannot train as one: {why}")
+        # Each agent's own generator draws its actions' noise and its minibatches (seeded by its seed), so
+        # what it learns does not depend on the seeds beside it.
+        self.generators = [torch.Generator().manual_seed(m.rank_seed) for m in members]
+        self.stacked = StackedActorCritic([m.agent.ac for m in members], self.generators)
+        self.agents = StackedAgent([m.agent for m in members], self.stacked)
+        self.agent = self.agents  # what the algorithm's loop trains: ``run.agent.ac`` is the stacked network
+        self.training = torch.ones(len(members), dtype=torch.bool)
+        self.failed: dict[int, str] = {}
+        self.epoch = 0
+        self.resumed = None
+        verbose = first.verbose
+        self.progress = (
+            Progress(first.progress.table if verbose else "compact", self.cfg.epochs) if verbose else Quiet()
+        )
+        for m in members:  # their lines named by seed; the group prints one line per epoch for all
+            m.progress = _SeedLines(self.progress, m.seed) if verbose else Quiet()
+        self.all_envs = ConcatVectorEnv([m.envs for m in members])
+        self.envs = self.all_envs
+        self.collector: StackedCollector | None = None  # type: ignore[assignment]
+        self.interrupts = Interrupts(self, self._doing, self._stop_now, on_stale=self._stop)
+        self.progress.line(f"Training seeds {' '.join(map(str, self.seeds))} together in one process")
+
+    # ----------------------------------------------------------------------------------------- the parts
+
+    def optimizer(
+        self, name: str, params: Iterable[torch.nn.Parameter], lr: float, max_grad_norm: float | None, eps: float = 1e-8
+    ) -> Optimizer:
+        """One :class:`StackedOptimizer` for the K agents; each member checkpoints its own slice under ``name``."""
+        params = list(params)
+        adam = StackedAdam(params, len(self.members), lr, eps)
+        opt = StackedOptimizer(adam, max_grad_norm, [m.nan_guard for m in self.members], lambda: self.training,
+                               self._failed)  # fmt: skip
+        positions = {id(p): i for i, p in enumerate(self.stacked.parameters())}
+        for k, m in enumerate(self.members):
+            own = list(m.agent.ac.parameters())
+            m.checkpoints.optimizers[name] = MemberOptimizer(opt, k, [own[positions[id(p)]] for p in params])
+        self.optimizers = {**getattr(self, "optimizers", {}), name: opt}
+        return opt
+
+    def scale_lr(self, fraction: float) -> None:
+        for opt in self.optimizers.values():
+            opt.scale_lr(fraction)
+
+    def epochs(self) -> Iterator[int]:
+        while self.epoch < self.cfg.epochs and bool(self.training.any()):
+            epoch = self.epoch
+            self.interrupts.install()
+            yield epoch
+            if self.epoch == epoch:
+                raise RuntimeError(f"{self.algo}'s loop ended epoch {epoch + 1} without run.log(stats)")
+
+    def collect(self) -> Rollout:
+        """One segment of steps in every seed's envs: a rollout of (T, K * N), agent k's copies side by side."""
+        collector = self.collector or self._stacked_collector()
+        for m in self.members:
+            m.epoch_log.begin_collection()
+        try:
+            rollout = collector.collect()
+        except EnvError as e:
+            self._stop()
+            raise PgrlError(f"the env {self.env_id} failed: {e}") from e
+        rollout.generators = self.generators
+        n = collector.copies
+        for k, m in enumerate(self.members):
+            returns, lengths = collector.episodes[k]
+            m.record_episodes(returns, lengths, collector.T * n)
+            values = rollout.values[:, k * n : (k + 1) * n]
+            m.epoch_log.values.append(
+                (values if rollout.valid is None else values[rollout.valid[:, k * n : (k + 1) * n]]).copy()
+            )
+        return rollout
+
+    def _stacked_collector(self) -> StackedCollector:
+        if not isinstance(self.cfg, RolloutConfig):
+            raise PgrlError(f"{self.algo} collects no rollouts: it steps run.envs itself")
+        cfg = self.cfg
+        scalers = (
+            [RewardScaler(m.envs.num_envs, cfg.gamma, cfg.reward_clip) for m in self.members]
+            if cfg.norm_reward
+            else None
+        )
+        self.collector = StackedCollector(self.all_envs, self.agents, cfg.segment_steps(), [m.rank_seed for m in self.members],
+                                          RewardScalers(scalers) if scalers else None)  # fmt: skip
+        for k, m in enumerate(self.members):  # what its checkpoints save of the collection
+            m.collector = _MemberState(scalers[k] if scalers else None)  # type: ignore[assignment]
+        return self.collector
+
+    # ------------------------------------------------------------------------------------------ the epoch
+
+    def log(self, stats: dict[str, Any], state: dict[str, Any] | None = None) -> None:
+        """Each seed still training logs its row (its column of each (K,) statistic), checkpoints on
+        schedule, is evaluated and may stop; the group prints one line; a signal stops them all."""
+        rows = []
+        training = [k for k in range(len(self.members)) if bool(self.training[k])]
+        for k in training:
+            self.agents.sync(k)
+        lead = self.members[training[0]]
+        if lead.main and lead.evaluations.due(lead.total_steps, lead.epoch_log.steps) and lead.evaluations.episodes:
+            self._evaluate_together(training)  # each member's row then takes its result
+        for k in training:
+            m = self.members[k]
+            m.log({name: _column(value, k) for name, value in stats.items()}, state)
+            rows.append(m.history[-1])
+            if m._stopped:
+                self.training[k] = False
+        self.epoch += 1
+        self.progress.line(_summary(rows, self.epoch, self.cfg.epochs, len(self.members)))
+        if self.interrupts.signal is not None:
+            self._interrupt()
+
+    def finish(self) -> Trained:
+        """Every seed's last checkpoint and final evaluation; the first seed's (agent, history), all of them in
+        :attr:`results`."""
+        self.interrupts.release()
+        self.results: list[Trained] = []
+        finishing = [k for k in range(len(self.members)) if k not in self.failed]
+        for k in finishing:
+            self.agents.sync(k)
+        if finishing and self.members[0].evaluations.episodes > 0:
+            self._evaluate_together(finishing)
+        for k, m in enumerate(self.members):
+            if k in self.failed:
+                m.envs.close()
+                m.logger.close()
+            else:
+                self.results.append(m.finish())
+        self.members[0].threads.restore()  # the caller's torch threads (each member saved the previous one's)
+        self.progress.close()
+        if len(self.failed) == len(self.members):
+            raise NonFiniteError(" ".join(self.failed.values()))
+        return self.results[0]
+
+    def _evaluate_together(self, agents: list[int]) -> None:
+        """The due evaluations of these agents in one batched loop; each member's next evaluation returns its own."""
+        chosen = set(agents)
+        evaluations = [m.evaluations if k in chosen else None for k, m in enumerate(self.members)]
+        for k, result in enumerate(evaluate_together(self.agents, evaluations)):
+            if result is not None:
+                self.members[k].evaluations.ready = result
+
+    # ------------------------------------------------------------------------------------- stopping early
+
+    def _failed(self, k: int, quantity: str, value: float) -> None:
+        """Agent k's update was not finite (policy "stop"): that seed stops with its last good checkpoint."""
+        m = self.members[k]
+        self.training[k] = False
+        self.stacked.copy_from(k, m.agent.ac)  # its slice finite again: the last logged parameters
+        kept = f"epoch {m.checkpoints.saved_epoch}" if m.checkpoints.saved_epoch is not None else "no checkpoint"
+        self.failed[k] = (
+            f"seed {m.seed}: non-finite {quantity} ({value}) in epoch {self.epoch + 1}; its run {str(m.run_dir)!r} "
+            f"keeps {kept}."
+        )
+        self.progress.line(f"pgrl: {self.failed[k]} The other seeds go on")
+
+    def _stop(self) -> None:
+        self.interrupts.release()
+        self.members[0].threads.restore()
+        self.progress.close()
+
+    def _doing(self) -> str:
+        return f"finishing epoch {self.epoch + 1} of every seed, then writing their checkpoints"
+
+    def _stop_now(self, signum: int) -> None:
+        self._stop()
+        raise TrainingInterrupted(self._where(), signum, self.members[0].checkpoints.saved_epoch, self.algo,
+                                  immediate=True)  # fmt: skip
+
+    def _interrupt(self) -> None:
+        for k, m in enumerate(self.members):
+            if k not in self.failed and m.checkpoints.saved_epoch != m.epoch:
+                self.agents.sync(k)
+                m.save()
+        self._stop()
+        self.envs.close()
+        for m in self.members:
+            m.logger.close()
+        assert self.interrupts.signal is not None
+        raise TrainingInterrupted(self._where(), self.interrupts.signal, self.epoch, self.algo,
+                                  complete=self.epoch >= self.cfg.epochs)  # fmt: skip
+
+    def _where(self) -> str:
+        """The seeds' run directories, for the message (each resumes on its own)."""
+        return str(self.members[0].run_dir) if len(self.members) == 1 else str(self.members[0].run_dir.parent)
+
+
+class _MemberState:
+    """What a member's checkpoint holds of the group's collection: its reward scaler (its envs start new
+    episodes when the seed is resumed on its own)."""
+
+    def __init__(self, reward_scaler: RewardScaler | None) -> None:
+        self.reward_scaler = reward_scaler
+
+    def state_dict(self) -> None:
+        return None
+
+
+def _column(value: Any, k: int) -> Any:
+    """Agent k's value of an update statistic: its entry of a (K,) array, else the value itself."""
+    return value[k].item() if isinstance(value, np.ndarray) and value.ndim == 1 else value
+
+
+def _summary(rows: Sequence[Mapping[str, Any]], epoch: int, epochs: int, seeds: int) -> str:
+    """One line for the group's epoch: the seeds' mean return (their range) and steps."""
+    rets = [float(r["AverageEpRet"]) for r in rows if np.isfinite(float(r.get("AverageEpRet", np.nan)))]
+    head = f"epoch {epoch}/{epochs}: {len(rows)} of {seeds} seeds training"
+    if not rows:
+        return head
+    ret = f", AverageEpRet {np.mean(rets):.1f} (seeds {min(rets):.1f} .. {max(rets):.1f})" if rets else ""
+    evals = [float(r["EvalAverageEpRet"]) for r in rows if isinstance(r.get("EvalAverageEpRet"), float)]
+    ev = f", EvalAverageEpRet {np.mean(evals):.1f}" if evals else ""
+    return f"{head}{ret}{ev}, {int(rows[0]['TotalEnvInteracts'])} steps each, {float(rows[0]['Time']):.1f} s"
+
+
+def member_arguments(arguments: Mapping[str, Any], seed: int) -> dict[str, Any]:
+    """The algorithm call of one seed of a group: ``seed``, and its own output_dir (``<output_dir>/s<seed>``,
+    as :mod:`pgrl.grid` lays out seeds) when one was given."""
+    logger_kwargs = dict(arguments.get("logger_kwargs") or {})
+    if logger_kwargs.get("output_dir"):
+        logger_kwargs["output_dir"] = f"{logger_kwargs['output_dir']}/s{seed}"
+    options = dict(arguments.get("options") or {})
+    return {**arguments, "seed": seed, "logger_kwargs": logger_kwargs, "options": options}
+
+
+def start(config_class: type[Config], arguments: Mapping[str, Any], seeds: Sequence[int]) -> SeedRuns:
+    """The group of ``seeds`` for an algorithm function's ``locals()`` (``seed`` its list of seeds)."""
+    members = [Run(build(config_class, member_arguments(arguments, s))) for s in seeds]
+    return SeedRuns(members)
