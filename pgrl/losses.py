@@ -26,6 +26,11 @@ def stat(x: torch.Tensor) -> float | np.ndarray:
     return x.item() if x.dim() == 0 else x.detach().numpy().astype(np.float64)
 
 
+def per_agent(x: np.ndarray) -> Any:
+    """A (K,) array of a statistic as logged: one agent's as a plain number, K agents' as the array."""
+    return x.item() if x.size == 1 else x
+
+
 def mean_stat(values: list[Any]) -> float | np.ndarray:
     """The mean of a statistic over an epoch's updates: of floats, a float; of (K,) arrays, per agent."""
     mean = np.mean(values, axis=0)

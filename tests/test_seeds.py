@@ -90,8 +90,18 @@ def assert_same_stats(stacked: dict, solo: list[dict]) -> None:
         (False, PPOConfig(update_epochs=3, minibatch_size=B, max_grad_norm=0.5, ent_coef=0.01, vf_clip=0.2)),
         (True, PPOConfig(update_epochs=3, minibatch_size=B, max_grad_norm=0.5)),
         # Spinning Up's two optimizers and KL early stop: the agents stop after different passes
-        (False, PPOConfig(train_pi_iters=8, train_v_iters=3, minibatch_size=B, shared_optimizer=False,
-                          target_kl=0.0005, pi_lr=1e-2, norm_adv=False)),  # fmt: skip
+        (
+            False,
+            PPOConfig(
+                train_pi_iters=8,
+                train_v_iters=3,
+                minibatch_size=B,
+                shared_optimizer=False,
+                target_kl=0.0005,
+                pi_lr=1e-2,
+                norm_adv=False,
+            ),
+        ),
     ],
 )
 def test_ppo_update_of_agent_k_equals_its_single_agent_update(box, cfg):

@@ -29,7 +29,7 @@ from pgrl.config import RolloutConfig, batch_size, boolean, hyperparameter, non_
 from pgrl.config import unit_interval as unit
 from pgrl.envs import EnvSpec
 from pgrl.errors import PgrlError
-from pgrl.losses import clipped_value_loss, ppo_clip_loss, sample_mean, stat, value_loss
+from pgrl.losses import clipped_value_loss, per_agent, ppo_clip_loss, sample_mean, stat, value_loss
 from pgrl.networks import MLPActorCritic, log_prob_entropy
 from pgrl.optim import Optimizer
 from pgrl.options import RunOptions
@@ -220,12 +220,8 @@ def ppo_update(
                 too_far = too_far | (kl > 1.5 * cfg.target_kl)
             if too_far.all():
                 break
-            if cfg.shared_optimizer:
-                optimizers["ac"].step(
-                    pi_loss - cfg.ent_coef * ent + cfg.vf_coef * v_loss(mb), active=~too_far & mb.present
-                )
-            else:
-                optimizers["pi"].step(pi_loss - cfg.ent_coef * ent, active=~too_far & mb.present)
+            loss = pi_loss - cfg.ent_coef * ent + (cfg.vf_coef * v_loss(mb) if cfg.shared_optimizer else 0.0)
+            optimizers["ac" if cfg.shared_optimizer else "pi"].step(loss, active=~too_far & mb.present)
         if too_far.all():
             break
     if not cfg.shared_optimizer:  # Spinning Up: the critic trains on after the policy stops
@@ -236,14 +232,13 @@ def ppo_update(
     with torch.no_grad():
         pi_loss_new, _, entropy = pi_terms(batch)
         v_loss_new = value_loss(ac.v(batch.obs), batch.ret, batch.valid)
-    one = batch.agents == 1  # one agent's columns are plain numbers
     return {
         "LossPi": stat(pi_loss_old),
         "LossV": stat(v_loss_old),
         "DeltaLossPi": stat(pi_loss_new - pi_loss_old),
         "DeltaLossV": stat(v_loss_new - v_loss_old),
         "Entropy": stat(entropy),
-        "KL": float(kl[0]) if one else kl,
-        "ClipFrac": float(clip_frac[0]) if one else clip_frac,
-        "StopIter": int(passes[0]) if one else passes,
+        "KL": per_agent(kl),
+        "ClipFrac": per_agent(clip_frac),
+        "StopIter": per_agent(passes),
     }

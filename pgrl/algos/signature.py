@@ -15,7 +15,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from pgrl import options
+from pgrl import options, seeds
 from pgrl.config import Config, Hyperparameter, hyperparameters
 from pgrl.training.call import CALL_ARGUMENTS
 
@@ -71,9 +71,7 @@ def algorithm(config_class: type[Config]) -> Callable[[F], F]:
             seed = args[seed_at] if len(args) > seed_at else kwargs.get("seed")
             if not isinstance(seed, list | tuple | range):
                 return fn(*args, **kwargs)
-            from pgrl.seeds import train
-
-            return train(fn, config_class, signature.bind(*args, **kwargs), seed)
+            return seeds.train(fn, config_class, signature.bind(*args, **kwargs), seed)
 
         doc = inspect.cleandoc(fn.__doc__ or "")
         head, sep, tail = doc.partition("\nReturns:")

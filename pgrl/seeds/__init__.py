@@ -10,17 +10,21 @@ one line.
 
 from __future__ import annotations
 
-import contextvars
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+
+import gymnasium as gym
 
 from pgrl import distributed
 from pgrl.config import Config
+from pgrl.envs.vector import make_env_fn
 from pgrl.errors import PgrlError
-
-GROUPS: contextvars.ContextVar[list[Any] | None] = contextvars.ContextVar("pgrl_seed_groups", default=None)
-"""Where :func:`train` finds the group the algorithm's ``Run.start`` made (see :mod:`pgrl.seeds.run`)."""
+from pgrl.networks import MLPActorCritic
+from pgrl.seeds.run import SeedRuns, member_arguments, start
+from pgrl.spaces import ObsLayout
+from pgrl.training.call import Call
+from pgrl.training.run import GROUP_START
 
 
 def check_seeds(seeds: Any) -> list[int]:
@@ -37,11 +41,6 @@ def check_seeds(seeds: Any) -> list[int]:
 
 def why_one_after_another(config_class: type[Config], arguments: dict[str, Any]) -> str | None:
     """Why these seeds cannot train as one batched computation (None: they can)."""
-    from pgrl.envs.vector import make_env_fn
-    from pgrl.networks import MLPActorCritic
-    from pgrl.spaces import ObsLayout
-    from pgrl.training.call import Call
-
     if config_class.algo == "ars":
         return "ars already evaluates all its perturbed policies in one batched computation per step"
     if arguments.get("actor_critic") not in (None, MLPActorCritic):
@@ -56,8 +55,6 @@ def why_one_after_another(config_class: type[Config], arguments: dict[str, Any])
         obs_space, act_space = env.observation_space, env.action_space
     finally:
         env.close()
-    import gymnasium as gym
-
     if ObsLayout.of(obs_space).images:
         return "the observation has images (a CNN encoder is not stacked)"
     if not isinstance(act_space, gym.spaces.Discrete | gym.spaces.Box):
@@ -69,8 +66,6 @@ def train(
     fn: Callable[..., Any], config_class: type[Config], bound: inspect.BoundArguments, seeds: Sequence[int]
 ) -> Any:
     """``fn`` (an algorithm function) called with a list of seeds: one ``(agent, history)`` per seed."""
-    from pgrl.seeds.run import member_arguments
-
     seeds = check_seeds(seeds)
     arguments = dict(bound.arguments)
     options = dict(arguments.pop("options", {}) or {})
@@ -88,10 +83,15 @@ def train(
             own = args.pop("options", options)
             results.append(fn(**args, **own))
         return results
-    groups: list[Any] = []
-    token = GROUPS.set(groups)
+    groups: list[SeedRuns] = []
+
+    def start_group(config_class: type[Config], arguments: Mapping[str, Any], seeds: list[int]) -> SeedRuns:
+        groups.append(start(config_class, arguments, seeds))
+        return groups[-1]
+
+    token = GROUP_START.set(start_group)
     try:
         fn(**{**arguments, "seed": list(seeds)}, **options)
     finally:
-        GROUPS.reset(token)
+        GROUP_START.reset(token)
     return groups[0].results

@@ -26,6 +26,7 @@ directory and evaluates.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import math
 import signal
@@ -59,6 +60,11 @@ _M = TypeVar("_M", bound=Callable[..., Any])
 Trained = tuple[Agent, list[dict[str, Any]]]
 """What an algorithm returns: the trained agent and one dict per epoch (the logged row)."""
 
+GROUP_START: contextvars.ContextVar[Callable[[type[Config], Mapping[str, Any], list[int]], Run] | None] = (
+    contextvars.ContextVar("pgrl_group_start", default=None)
+)
+"""How :meth:`Run.start` makes the run of a list of seeds: set by :func:`pgrl.seeds.train` for its call."""
+
 
 def _stops_on_error(method: _M) -> _M:
     """A Run method whose exceptions end training: the signal handlers and thread count are given back."""
@@ -86,14 +92,11 @@ class Run:
         anything is written to disk.
         """
         seeds = arguments.get("seed")
-        if isinstance(seeds, list):  # K seeds as one (pgrl.seeds; the algorithm function's wrapper asked)
-            from pgrl import seeds as group_of_seeds
-            from pgrl.seeds.run import start
-
-            group = start(config_class, arguments, seeds)
-            groups = group_of_seeds.GROUPS.get()
-            if groups is not None:
-                groups.append(group)
+        if isinstance(seeds, list):  # K seeds as one: the group pgrl.seeds set up for this call makes the run
+            start_group = GROUP_START.get()
+            if start_group is None:
+                raise PgrlError("a list of seeds trains through an algorithm function, e.g. pgrl.ppo(seed=[0, 1])")
+            group = start_group(config_class, arguments, seeds)
             assert isinstance(group.cfg, config_class)
             return group, group.cfg
         parts = build(config_class, arguments)
