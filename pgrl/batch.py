@@ -46,13 +46,18 @@ class Batch:
         return (self.valid.sum(-1) > 0).reshape(-1).numpy()
 
     @property
+    def stacked(self) -> bool:
+        """Whether the batch has an agent axis ((K, B, ...), K >= 1; see the module docstring)."""
+        return self.adv.dim() > 1
+
+    @property
     def agents(self) -> int:
         """K, the agents whose samples the batch holds (1: a plain (B,) batch)."""
         return 1 if self.adv.dim() == 1 else int(self.adv.shape[0])
 
     def __getitem__(self, idx: torch.Tensor) -> Batch:
         """The samples ``idx``: (b,) indices or a bool mask; for K agents' batch, (K, b) indices per agent."""
-        if self.adv.dim() > 1:  # row k takes its own samples idx[k]
+        if self.stacked:  # row k takes its own samples idx[k]
             idx = (torch.arange(idx.shape[0]).unsqueeze(-1), idx)  # type: ignore[assignment]
         obs = self.obs[idx] if isinstance(self.obs, torch.Tensor) else {k: v[idx] for k, v in self.obs.items()}
         mask = None if self.mask is None else self.mask[idx]
@@ -76,7 +81,7 @@ def make_batch(rollout: Rollout, adv: np.ndarray, ret: np.ndarray, keep: np.ndar
     """The (T, N) rollout with its advantages and critic targets (each (T, N)) as a (B,) batch, with the
     values the critic gave when the steps were collected, of the steps ``keep`` (a (T, N) bool mask; default
     all) that are transitions (not a NEXT_STEP env's reset steps). K agents' rollout: a (K, T * N) batch."""
-    if rollout.agents > 1:
+    if rollout.agents is not None:
         return _agents_batch(rollout, adv, ret, keep)
     mask = None if rollout.masks is None else _flat(rollout.masks)
     batch = Batch(_flat_obs(rollout.obs), _flat(rollout.actions), _flat(rollout.logp), _flat(adv), _flat(ret), mask,
@@ -96,6 +101,7 @@ def _by_agent(x: np.ndarray, agents: int) -> torch.Tensor:
 
 def _agents_batch(rollout: Rollout, adv: np.ndarray, ret: np.ndarray, keep: np.ndarray | None) -> Batch:
     K = rollout.agents
+    assert K is not None
     if not isinstance(rollout.obs, np.ndarray):
         raise TypeError("K agents' batches take flat observations only (pgrl.seeds stacks MLP agents)")
     keep = rollout.valid if keep is None else (keep if rollout.valid is None else keep & rollout.valid)
@@ -116,7 +122,7 @@ def minibatches(batch: Batch, size: int) -> Iterator[Batch]:
     if size >= n:
         yield batch
         return
-    if batch.agents > 1:
+    if batch.stacked:
         yield from _agents_minibatches(batch, size)
         return
     perm = torch.randperm(n)

@@ -53,7 +53,7 @@ class Rollout:
     episode_lengths: list[int] = field(default_factory=list)
     masks: np.ndarray | None = None  # (T, N, mask_size) bool
     valid: np.ndarray | None = None  # (T, N) bool; NEXT_STEP envs only: False on a step that only reset the env
-    agents: int = 1  # K agents trained at once (pgrl.seeds): agent k's copies are columns k * N/K ...
+    agents: int | None = None  # K agents' (pgrl.seeds): agent k's copies are columns k * N/K ... (K >= 1)
     generators: list[torch.Generator] | None = None  # K agents': each one's own, for its minibatches
 
     @property

@@ -305,3 +305,20 @@ def test_cli_seeds(tmp_path):
     assert (out / "s5" / "eval.json").exists() and (out / "s6" / "eval.json").exists()
     bad = subprocess.run([*cmd[:-3], "--seed", "1"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "drop --seed" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_seed_that_stops_leaves_the_group_and_the_others_go_on_alike(tmp_path):
+    def stop_seed_100(epoch, row, agent):
+        return not (agent.config["seed"] == 100 and epoch >= 1)
+
+    plain = small_group("CartPole-v1", [0, 100, 300], tmp_path / "a", epochs=3)
+    stopped = small_group("CartPole-v1", [0, 100, 300], tmp_path / "b", epochs=3, callback=stop_seed_100)
+    assert [len(h) for _, h in stopped] == [3, 1, 3]
+    for k in (0, 2):
+        for a, b in zip(parameters(plain[k][0]), parameters(stopped[k][0]), strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    # the stopped seed's checkpoint holds its state when it stopped, and continues from there on its own
+    saved = torch.load(tmp_path / "b" / "s100" / "checkpoint.pt", weights_only=True)
+    assert saved["epoch"] == 1 and saved["optimizers"]["ac"]["state"][0]["step"] > 0
+    _, history = pgrl.ppo(resume=str(tmp_path / "b" / "s100"), epochs=2, verbose=False)
+    assert [row["Epoch"] for row in history] == [1, 2]

@@ -133,7 +133,7 @@ def reinforce(
         G, complete = returns_to_go(rollout.rewards, rollout.terminated, rollout.truncated, cfg.gamma)
         batch = make_batch(rollout, adv=G, ret=G, keep=complete)  # complete steps only
         # An epoch in which no episode ended has no return to learn from yet (K agents: each on its own).
-        n_all = distributed.global_count(len(batch)) if batch.agents == 1 else int(batch.present.any())
+        n_all = int(batch.present.any()) if batch.stacked else distributed.global_count(len(batch))
         if n_all:
             stats = reinforce_update(cfg, ac, batch, n_all, pi_optimizer, v_optimizer)
         else:

@@ -109,6 +109,9 @@ class StackedStatistics:
         z = (x - self.mean[:, None]) / np.sqrt(self.var[:, None] + self.epsilon)
         return np.clip(z, -self.clip, self.clip).astype(np.float32)
 
+    def narrow(self, keep: Sequence[int]) -> None:
+        self.mean, self.var, self.count = self.mean[list(keep)], self.var[list(keep)], self.count[list(keep)]
+
     def copy_to(self, k: int, member: RunningMeanStd) -> None:
         member.mean, member.var, member.count = self.mean[k].copy(), self.var[k].copy(), float(self.count[k])
 
@@ -136,6 +139,13 @@ class StackedAgent(Agent):
         parts = _split(obs, len(self.members))
         return torch.cat([m.obs_tensor(x, update_stats) for m, x in zip(self.members, parts, strict=True)])
 
+    def narrow(self, keep: Sequence[int]) -> None:
+        """Keep only the agents ``keep`` (in that order): their members, network slices and statistics."""
+        self.members = [self.members[k] for k in keep]
+        self.ac.narrow(keep)
+        if self.stats is not None:
+            self.stats.narrow(keep)
+
     def sync(self, k: int) -> None:
         """Agent k's own network and statistics set to the stacked ones' slice k."""
         self.ac.copy_to(k, self.members[k].ac)
@@ -144,6 +154,15 @@ class StackedAgent(Agent):
 
     def value(self, obs: Any) -> np.ndarray:
         return self.ac.value(self.obs_tensor(obs))  # type: ignore[no-any-return]
+
+
+def _take(obs: Any, rows: np.ndarray) -> Any:
+    """The copies ``rows`` of a batch of observations (arrays, or Dict / Tuple of arrays)."""
+    if isinstance(obs, dict):
+        return {key: _take(v, rows) for key, v in obs.items()}
+    if isinstance(obs, tuple):
+        return tuple(_take(v, rows) for v in obs)
+    return np.asarray(obs)[rows]
 
 
 def _split(obs: Any, k: int) -> list[Any]:
@@ -191,6 +210,22 @@ class StackedCollector(Collector):
             returns.append(float(self.ep_return[i]))
             lengths.append(int(self.ep_length[i]))
         super()._episodes_ended(t, term, trunc, info, ep_returns, ep_lengths)
+
+    def narrow(self, keep: Sequence[int], envs: ConcatVectorEnv) -> None:
+        """Keep only the agents ``keep`` (in that order), stepping ``envs`` (theirs) from where they are."""
+        rows = np.concatenate([np.arange(k * self.copies, (k + 1) * self.copies) for k in keep])
+        self.envs, self.agents, self.N = envs, len(keep), len(rows)
+        self.obs = _take(self.obs, rows)
+        self.ep_return, self.ep_length, self.resetting = (
+            self.ep_return[rows],
+            self.ep_length[rows],
+            self.resetting[rows],
+        )
+        if self.mask is not None:
+            self.mask = self.mask[torch.from_numpy(rows)]
+        if isinstance(self.reward_scaler, RewardScalers):
+            self.reward_scaler = RewardScalers([self.reward_scaler.scalers[k] for k in keep])
+        self._buffers = self._allocate(self.T, self.N)
 
     def _values_of(self, obs: Any, which: np.ndarray) -> np.ndarray:
         # The stacked network takes every agent's rows: the other copies' current observations fill in.

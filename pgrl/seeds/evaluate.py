@@ -10,18 +10,28 @@ import numpy as np
 import torch
 
 from pgrl.actions import mask_of
+from pgrl.agent import Agent
 from pgrl.envs import make_vec_env
 from pgrl.envs.limits import DEFAULT_EPISODE_CAP, env_label, warn_cut
 from pgrl.evaluate import EVAL_SEED_OFFSET, quotas, run_quotas
 from pgrl.seeds.collect import ConcatVectorEnv, StackedAgent
+from pgrl.seeds.networks import StackedActorCritic
 from pgrl.training.epoch import Evaluations
 
 
 def evaluate_together(
+    members: Sequence[Agent], evaluations: Sequence[Evaluations]
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``evaluations[k].run(members[k])`` for every k, all in one loop: the same episodes, as each agent's own
+    evaluation would run them (to float rounding of the network), with one stacked network for all."""
+    agents = StackedAgent(members, StackedActorCritic([m.ac for m in members], [torch.Generator() for _ in members]))
+    results = _evaluate(agents, evaluations)
+    return [r for r in results if r is not None]
+
+
+def _evaluate(
     agents: StackedAgent, evaluations: Sequence[Evaluations | None]
 ) -> list[tuple[np.ndarray, np.ndarray] | None]:
-    """Agent k's ``evaluations[k].run(agent k)`` for each k whose entry is not None, all in one loop: the
-    same episodes, as each agent's own evaluation would run them (to float rounding of the network)."""
     chosen = [k for k, ev in enumerate(evaluations) if ev is not None]
     first = evaluations[chosen[0]]
     assert first is not None

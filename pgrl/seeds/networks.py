@@ -175,6 +175,15 @@ class StackedActorCritic(nn.Module):
         return self.v(self._rows(obs)).reshape(-1).numpy()
 
     @torch.no_grad()
+    def narrow(self, keep: Sequence[int]) -> None:
+        """Keep only the agents ``keep`` (in that order), e.g. when the others have stopped."""
+        index = torch.tensor(list(keep))
+        for p in self.parameters():
+            p.data = p.data[index].clone()
+        self.agents = len(keep)
+        self.pi.generators = [self.pi.generators[k] for k in keep]
+
+    @torch.no_grad()
     def copy_to(self, k: int, member: MLPActorCritic) -> None:
         """Member ``k``'s parameters set to slice k of the stacked ones (before it is saved or evaluated)."""
         for stacked, own in zip(self.parameters(), member.parameters(), strict=True):

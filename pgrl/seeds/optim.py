@@ -67,6 +67,13 @@ class StackedAdam:
                 v.copy_(torch.where(on, new_v, v))
                 p.sub_(torch.where(on, update, torch.zeros_like(update)))
 
+    def narrow(self, index: torch.Tensor) -> None:
+        """Keep only the agents ``index``: the parameters' slices (narrowed by their module) and the states."""
+        self.exp_avg = [m[index].clone() for m in self.exp_avg]
+        self.exp_avg_sq = [v[index].clone() for v in self.exp_avg_sq]
+        self.steps = self.steps[index].clone()
+        self.agents = len(index)
+
     def member_state(self, k: int, shapes: Sequence[torch.Size]) -> dict[str, Any]:
         """Agent ``k``'s state in :class:`pgrl.optim.Adam`'s (torch.optim.Adam's) layout, for its checkpoint."""
         group = {key: value for key, value in self.param_groups[0].items() if key != "params"}
@@ -101,6 +108,13 @@ class StackedOptimizer(Optimizer):
     ) -> None:
         super().__init__(adam, max_grad_norm, guards[0])  # type: ignore[arg-type]
         self.adam, self.guards, self.training, self.failed = adam, list(guards), training, failed
+
+    name = ""  # the name its run checkpoints it under
+
+    def narrow(self, index: torch.Tensor, guards: Sequence[NanGuard]) -> None:
+        """Keep only the agents ``index`` (:meth:`StackedAdam.narrow`), with these guards."""
+        self.adam.narrow(index)
+        self.guards = list(guards)
 
     def step(self, loss: torch.Tensor, active: Any = None) -> bool:
         """Backward on the agents' losses, per-agent clipping, guards and Adam; ``active`` (K,) bools: the
@@ -160,13 +174,18 @@ class MemberOptimizer(Optimizer):
     def __init__(self, stacked: StackedOptimizer, k: int, params: Iterable[torch.nn.Parameter]) -> None:
         self.stacked, self.k = stacked, k
         self.shapes = [p.shape for p in params]
+        self.frozen: dict[str, Any] | None = None
         self.optimizer = stacked.optimizer
         self.max_grad_norm, self.guard = stacked.max_grad_norm, stacked.guards[k]
 
     def scale_lr(self, fraction: float) -> None: ...  # the stacked optimizer's schedule is every agent's
 
     def state_dict(self) -> dict[str, Any]:
-        return self.stacked.member_state(self.k, self.shapes)
+        return self.frozen if self.frozen is not None else self.stacked.member_state(self.k, self.shapes)
+
+    def freeze(self) -> None:
+        """Keep the current state: the agent leaves the stacked computation (it stopped training)."""
+        self.frozen = self.state_dict()
 
     def step(self, loss: torch.Tensor, active: Any = None) -> bool:
         raise RuntimeError("a seed's optimizer steps through the stacked optimizer of its group")

@@ -62,7 +62,8 @@ class SeedRuns(Run):
         self.stacked = StackedActorCritic([m.agent.ac for m in members], self.generators)
         self.agents = StackedAgent([m.agent for m in members], self.stacked)
         self.agent = self.agents  # what the algorithm's loop trains: ``run.agent.ac`` is the stacked network
-        self.training = torch.ones(len(members), dtype=torch.bool)
+        self.training = torch.ones(len(members), dtype=torch.bool)  # by member
+        self.order = list(range(len(members)))  # the member whose agent is slot s of the stacked arrays
         self.failed: dict[int, str] = {}
         self.epoch = 0
         self.resumed = None
@@ -86,12 +87,13 @@ class SeedRuns(Run):
         """One :class:`StackedOptimizer` for the K agents; each member checkpoints its own slice under ``name``."""
         params = list(params)
         adam = StackedAdam(params, len(self.members), lr, eps)
-        opt = StackedOptimizer(adam, max_grad_norm, [m.nan_guard for m in self.members], lambda: self.training,
-                               self._failed)  # fmt: skip
+        opt = StackedOptimizer(adam, max_grad_norm, [m.nan_guard for m in self.members],
+                               lambda: self.training[self.order], self._failed)  # fmt: skip
         positions = {id(p): i for i, p in enumerate(self.stacked.parameters())}
         for k, m in enumerate(self.members):
             own = list(m.agent.ac.parameters())
             m.checkpoints.optimizers[name] = MemberOptimizer(opt, k, [own[positions[id(p)]] for p in params])
+        opt.name = name
         self.optimizers = {**getattr(self, "optimizers", {}), name: opt}
         return opt
 
@@ -110,22 +112,23 @@ class SeedRuns(Run):
     def collect(self) -> Rollout:
         """One segment of steps in every seed's envs: a rollout of (T, K * N), agent k's copies side by side."""
         collector = self.collector or self._stacked_collector()
-        for m in self.members:
-            m.epoch_log.begin_collection()
+        for k in self.order:
+            self.members[k].epoch_log.begin_collection()
         try:
             rollout = collector.collect()
         except EnvError as e:
             self._stop()
             raise PgrlError(f"the env {self.env_id} failed: {e}") from e
-        rollout.generators = self.generators
+        rollout.generators = self.stacked.pi.generators  # the agents' own, in their slots' order
         n = collector.copies
-        for k, m in enumerate(self.members):
-            returns, lengths = collector.episodes[k]
+        for slot, k in enumerate(self.order):
+            m, mine = self.members[k], slice(slot * n, (slot + 1) * n)
+            returns, lengths = collector.episodes[slot]
             m.record_episodes(returns, lengths, collector.T * n)
-            values = rollout.values[:, k * n : (k + 1) * n]
-            m.epoch_log.values.append(
-                (values if rollout.valid is None else values[rollout.valid[:, k * n : (k + 1) * n]]).copy()
+            values = (
+                rollout.values[:, mine] if rollout.valid is None else rollout.values[:, mine][rollout.valid[:, mine]]
             )
+            m.epoch_log.values.append(values.copy())
         return rollout
 
     def _stacked_collector(self) -> StackedCollector:
@@ -149,15 +152,15 @@ class SeedRuns(Run):
         """Each seed still training logs its row (its column of each (K,) statistic), checkpoints on
         schedule, is evaluated and may stop; the group prints one line; a signal stops them all."""
         rows = []
-        training = [k for k in range(len(self.members)) if bool(self.training[k])]
-        for k in training:
-            self.agents.sync(k)
-        lead = self.members[training[0]]
+        training = [(slot, k) for slot, k in enumerate(self.order) if bool(self.training[k])]
+        for slot, _ in training:
+            self.agents.sync(slot)
+        lead = self.members[training[0][1]]
         if lead.main and lead.evaluations.due(lead.total_steps, lead.epoch_log.steps) and lead.evaluations.episodes:
-            self._evaluate_together(training)  # each member's row then takes its result
-        for k in training:
+            self._evaluate_together([k for _, k in training])  # each member's row then takes its result
+        for slot, k in training:
             m = self.members[k]
-            m.log({name: _column(value, k) for name, value in stats.items()}, state)
+            m.log({name: _column(value, slot) for name, value in stats.items()}, state)
             rows.append(m.history[-1])
             if m._stopped:
                 self.training[k] = False
@@ -165,6 +168,8 @@ class SeedRuns(Run):
         self.progress.line(_summary(rows, self.epoch, self.cfg.epochs, len(self.members)))
         if self.interrupts.signal is not None:
             self._interrupt()
+        if not bool(self.training[self.order].all()) and bool(self.training.any()):
+            self._compact()
 
     def finish(self) -> Trained:
         """Every seed's last checkpoint and final evaluation; the first seed's (agent, history), all of them in
@@ -172,8 +177,9 @@ class SeedRuns(Run):
         self.interrupts.release()
         self.results: list[Trained] = []
         finishing = [k for k in range(len(self.members)) if k not in self.failed]
-        for k in finishing:
-            self.agents.sync(k)
+        for slot, k in enumerate(self.order):
+            if k not in self.failed:
+                self.agents.sync(slot)
         if finishing and self.members[0].evaluations.episodes > 0:
             self._evaluate_together(finishing)
         for k, m in enumerate(self.members):
@@ -188,21 +194,41 @@ class SeedRuns(Run):
             raise NonFiniteError(" ".join(self.failed.values()))
         return self.results[0]
 
-    def _evaluate_together(self, agents: list[int]) -> None:
-        """The due evaluations of these agents in one batched loop; each member's next evaluation returns its own."""
-        chosen = set(agents)
-        evaluations = [m.evaluations if k in chosen else None for k, m in enumerate(self.members)]
-        for k, result in enumerate(evaluate_together(self.agents, evaluations)):
-            if result is not None:
-                self.members[k].evaluations.ready = result
+    def _evaluate_together(self, members: list[int]) -> None:
+        """These members' due evaluations in one batched loop; each one's next evaluation returns its own."""
+        chosen = [self.members[k] for k in members]
+        for m, result in zip(chosen, evaluate_together([m.agent for m in chosen], [m.evaluations for m in chosen]),
+                             strict=True):  # fmt: skip
+            m.evaluations.ready = result
+
+    def _compact(self) -> None:
+        """Drop the agents that stopped (solved, stopped by the callback, failed) from the stacked computation:
+        the others' parameters, optimizer states, statistics, generators and envs move up; the collection
+        continues where it was."""
+        keep = [slot for slot, k in enumerate(self.order) if bool(self.training[k])]
+        for slot, k in enumerate(self.order):
+            if slot not in keep:
+                for opt in self.optimizers.values():  # a stopped seed's checkpoints keep its last optimizer state
+                    self.members[k].checkpoints.optimizers[opt.name].freeze()  # type: ignore[attr-defined]
+        index = torch.tensor(keep)
+        self.order = [self.order[slot] for slot in keep]
+        self.agents.narrow(keep)
+        for opt in self.optimizers.values():
+            opt.narrow(index, [self.members[k].nan_guard for k in self.order])
+        for slot, k in enumerate(self.order):
+            for opt in self.optimizers.values():
+                self.members[k].checkpoints.optimizers[opt.name].k = slot  # type: ignore[attr-defined]
+        if self.collector is not None:
+            self.collector.narrow(keep, ConcatVectorEnv([self.members[k].envs for k in self.order]))
 
     # ------------------------------------------------------------------------------------- stopping early
 
-    def _failed(self, k: int, quantity: str, value: float) -> None:
-        """Agent k's update was not finite (policy "stop"): that seed stops with its last good checkpoint."""
+    def _failed(self, slot: int, quantity: str, value: float) -> None:
+        """Slot ``slot``'s update was not finite (policy "stop"): that seed stops with its last good checkpoint."""
+        k = self.order[slot]
         m = self.members[k]
         self.training[k] = False
-        self.stacked.copy_from(k, m.agent.ac)  # its slice finite again: the last logged parameters
+        self.stacked.copy_from(slot, m.agent.ac)  # its slice finite again: the last logged parameters
         kept = f"epoch {m.checkpoints.saved_epoch}" if m.checkpoints.saved_epoch is not None else "no checkpoint"
         self.failed[k] = (
             f"seed {m.seed}: non-finite {quantity} ({value}) in epoch {self.epoch + 1}; its run {str(m.run_dir)!r} "
@@ -224,9 +250,10 @@ class SeedRuns(Run):
                                   immediate=True)  # fmt: skip
 
     def _interrupt(self) -> None:
-        for k, m in enumerate(self.members):
+        for slot in range(len(self.order)):
+            self.agents.sync(slot)
+        for k, m in enumerate(self.members):  # a seed that stopped earlier was synced when it logged last
             if k not in self.failed and m.checkpoints.saved_epoch != m.epoch:
-                self.agents.sync(k)
                 m.save()
         self._stop()
         self.envs.close()
