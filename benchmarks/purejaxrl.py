@@ -179,8 +179,8 @@ def run_purejaxrl(
         cmd = [python, str(RUNNER), str(folder), str(num_seeds), str(seed), json.dumps(config), str(params)]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
         lines = proc.stdout.strip().splitlines()
-        if proc.returncode != 0 or not lines:
-            tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
+        if proc.returncode != 0 or not lines or not lines[-1].startswith("{"):
+            tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:]) or "no output"
             raise RuntimeError(f"PureJaxRL's run failed (exit {proc.returncode}): {tail}")
         result: dict[str, Any] = json.loads(lines[-1])
         means = evaluate_params(params, episodes=eval_episodes) if eval_episodes else []

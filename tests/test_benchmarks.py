@@ -74,12 +74,16 @@ def test_solve_without_sb3_runs_pgrl_only(monkeypatch: pytest.MonkeyPatch, capsy
     assert "not installed" in capsys.readouterr().out
 
 
-def test_throughput(capsys: pytest.CaptureFixture[str]) -> None:
+def test_throughput(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PGRL_PUREJAXRL", raising=False)  # the peer's row then says what to set
     throughput = load("throughput")
     rows = throughput.main(["--envs", "CartPole-v1", "--algos", "ppo", "ars", "--steps", "2000"])
-    assert [r["algo"] for r in rows] == ["ppo", "ars"]
-    assert all(r["train"] > 0 and r["floor"] > 0 for r in rows)
-    assert "| CartPole-v1 | ppo |" in capsys.readouterr().out
+    assert [r["algo"] for r in rows] == ["ppo", "ars", "purejaxrl"]
+    assert all(r["train"] > 0 and r["floor"] > 0 for r in rows[:2])
+    out = capsys.readouterr().out
+    assert "| CartPole-v1 | ppo |" in out
+    assert "| CartPole-v1 | purejaxrl | 4 | not run: set PGRL_PUREJAXRL to" in out
+    assert rows[2]["note"].startswith("not run: set PGRL_PUREJAXRL")
 
 
 def test_purejaxrl_finder_says_what_to_set(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
