@@ -5,7 +5,8 @@ PureJaxRL (github.com/luchris429/purejaxrl) is not vendored: this runs the user'
 environment variables say where:
 
 - ``PGRL_PUREJAXRL``: the checkout's ``purejaxrl/`` folder, the one holding ``ppo.py``;
-- ``PGRL_JAX_PYTHON``: a Python with jax, flax, optax, distrax and gymnax.
+- ``PGRL_JAX_PYTHON``: a Python with jax, flax, optax, distrax and gymnax; unset, this Python when it has
+  them (``pip install -e .[peers]``).
 
 The subprocess (``benchmarks/purejaxrl_runner.py``) runs ``make_train(config)`` with the CartPole-v1
 config of ppo.py's ``__main__`` block (read from the file; only TOTAL_TIMESTEPS and DEBUG are changed),
@@ -27,9 +28,11 @@ from __future__ import annotations
 
 import argparse
 import ast
+import importlib.util
 import json
 import os
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -47,7 +50,11 @@ UNSET_DIR = (
     "set PGRL_PUREJAXRL to PureJaxRL's purejaxrl/ folder (the one with ppo.py) and PGRL_JAX_PYTHON to a "
     "Python with jax (benchmarks/README.md)"
 )
-UNSET_PYTHON = "set PGRL_JAX_PYTHON to a Python with jax, flax, optax, distrax and gymnax (benchmarks/README.md)"
+UNSET_PYTHON = (
+    "set PGRL_JAX_PYTHON to a Python with jax, flax, optax, distrax and gymnax, or pip install -e .[peers] "
+    "(benchmarks/README.md)"
+)
+JAX_SIDE = ("jax", "flax", "optax", "distrax", "gymnax")
 
 
 class PeerMissing(RuntimeError):
@@ -64,13 +71,18 @@ def find() -> tuple[Path, str]:
         raise PeerMissing(
             f"PGRL_PUREJAXRL={folder} has no ppo.py: point it at the purejaxrl/ folder inside PureJaxRL's checkout"
         )
-    python = os.environ.get("PGRL_JAX_PYTHON", "").strip()
+    python = os.environ.get("PGRL_JAX_PYTHON", "").strip() or (sys.executable if jax_here() else "")
     if not python:
         raise PeerMissing(UNSET_PYTHON)
     exe = Path(python).expanduser()
     if not (exe.is_file() and os.access(exe, os.X_OK)):
         raise PeerMissing(f"PGRL_JAX_PYTHON={python} is not an executable file")
     return path, str(exe)
+
+
+def jax_here() -> bool:
+    """Whether this Python has the jax side's packages (looked up, not imported)."""
+    return all(importlib.util.find_spec(name) is not None for name in JAX_SIDE)
 
 
 def missing() -> str | None:
@@ -167,7 +179,7 @@ def run_purejaxrl(
     Returns a dict: ``compile_s`` (make_train, jit and XLA compile), ``run_s`` (the compiled training
     alone), ``steps_per_agent`` (what ppo.py runs: whole updates of NUM_ENVS x NUM_STEPS), ``steps_per_s``
     (all agents' steps / run_s), ``eval_means`` and ``solved`` (per agent, mean >= 475), ``solved_count``,
-    ``train_returns`` (per agent, the mean return of the episodes that ended in the last update), the
+    ``train_returns`` (per agent, the mean return of the episodes that ended in the last 10 updates), the
     ``config`` ppo.py ran and ``jax`` (its version). Raises :class:`PeerMissing` when the peer is not
     configured and RuntimeError (with the subprocess's last lines) when it fails.
     """

@@ -70,9 +70,9 @@ def main(argv: list[str]) -> None:
     arrays["check_obs"], arrays["check_logits"] = np.asarray(obs), np.asarray(logits)
     np.savez(params_out, activation=np.array(config["ACTIVATION"]), **arrays)
 
-    metrics = out["metrics"]  # (agents, updates, steps, envs) per key
-    ended = np.asarray(metrics["returned_episode"][:, -1])
-    returns = np.asarray(metrics["returned_episode_returns"][:, -1])
+    metrics = out["metrics"]  # (agents, updates, steps, envs) per key; the last 10 updates' ended episodes
+    ended = np.asarray(metrics["returned_episode"][:, -10:])
+    returns = np.asarray(metrics["returned_episode_returns"][:, -10:])
     train_returns = [float(r[e].mean()) if e.any() else None for r, e in zip(returns, ended, strict=True)]
     steps = int(config["NUM_UPDATES"]) * int(config["NUM_STEPS"]) * int(config["NUM_ENVS"])
     result = {

@@ -90,6 +90,7 @@ def test_purejaxrl_finder_says_what_to_set(monkeypatch: pytest.MonkeyPatch, tmp_
     purejaxrl = load("purejaxrl")
     monkeypatch.delenv("PGRL_PUREJAXRL", raising=False)
     monkeypatch.delenv("PGRL_JAX_PYTHON", raising=False)
+    monkeypatch.setattr(purejaxrl, "jax_here", lambda: False)  # else this Python serves (the peers extra)
     assert purejaxrl.missing() == purejaxrl.UNSET_DIR and "\n" not in purejaxrl.UNSET_DIR
     with pytest.raises(purejaxrl.PeerMissing, match="set PGRL_PUREJAXRL"):
         purejaxrl.run_purejaxrl(1, 1000)
@@ -103,6 +104,9 @@ def test_purejaxrl_finder_says_what_to_set(monkeypatch: pytest.MonkeyPatch, tmp_
     assert "is not an executable file" in (purejaxrl.missing() or "")
     monkeypatch.setenv("PGRL_JAX_PYTHON", sys.executable)
     assert purejaxrl.missing() is None
+    monkeypatch.delenv("PGRL_JAX_PYTHON")
+    monkeypatch.setattr(purejaxrl, "jax_here", lambda: True)
+    assert purejaxrl.find() == (tmp_path, sys.executable)
     assert purejaxrl.default_config(tmp_path / "ppo.py") == {"NUM_ENVS": 4, "ENV_NAME": "CartPole-v1"}
 
 
