@@ -31,6 +31,7 @@ import ast
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -74,10 +75,10 @@ def find() -> tuple[Path, str]:
     python = os.environ.get("PGRL_JAX_PYTHON", "").strip() or (sys.executable if jax_here() else "")
     if not python:
         raise PeerMissing(UNSET_PYTHON)
-    exe = Path(python).expanduser()
-    if not (exe.is_file() and os.access(exe, os.X_OK)):
+    exe = shutil.which(str(Path(python).expanduser()))  # a path, or a command on PATH ("python3.11")
+    if exe is None:
         raise PeerMissing(f"PGRL_JAX_PYTHON={python} is not an executable file")
-    return path, str(exe)
+    return path, exe
 
 
 def jax_here() -> bool:
