@@ -6,6 +6,12 @@ the same vectorization) stepped with random actions and no learning, which no le
 ratio is training / floor. Each algorithm runs with its preset for the env (defaults where there is
 none); only ``epochs`` is set, to cover about ``--steps`` env steps.
 
+On CartPole-v1, beside pgrl's PPO, a row for PureJaxRL's PPO when the peer is configured
+(benchmarks/purejaxrl.py: ``PGRL_PUREJAXRL`` and ``PGRL_JAX_PYTHON``; a "not run" row saying what to set
+otherwise): one agent of its default config for ``--steps`` env steps, in jax on gymnax's CartPole, the
+compiled training's steps/s with the compile left out; no floor (its env steps inside the compiled
+program).
+
 Usage::
 
     python benchmarks/throughput.py --envs CartPole-v1 LunarLander-v3 --steps 100000
@@ -14,9 +20,13 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import math
+import sys
 import tempfile
 import time
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -76,12 +86,42 @@ def floor_rate(env_id: str, n: int, steps: int, vectorization: str = "sync") -> 
     return rate
 
 
+def sibling(name: str) -> ModuleType:
+    """benchmarks/NAME.py, loaded by its path (``import purejaxrl`` could find PureJaxRL's own package)."""
+    key = f"pgrl_bench_{name}"
+    if key not in sys.modules:
+        spec = importlib.util.spec_from_file_location(key, Path(__file__).resolve().with_name(f"{name}.py"))
+        assert spec is not None and spec.loader is not None
+        sys.modules[key] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[key])
+    return sys.modules[key]
+
+
+def purejaxrl_row(env_id: str, steps: int) -> tuple[dict[str, Any], str]:
+    """PureJaxRL's row (one agent, training steps/s without the compile) and its line of the table."""
+    purejaxrl = sibling("purejaxrl")
+    row: dict[str, Any] = {"env": env_id, "algo": "purejaxrl", "num_envs": 4, "train": math.nan, "floor": math.nan}
+    reason = purejaxrl.missing()
+    row["note"] = f"not run: {reason}"
+    if reason is None:
+        try:
+            r = purejaxrl.run_purejaxrl(1, steps, eval_episodes=0)
+        except RuntimeError as e:
+            row["note"] = f"failed: {e}"
+        else:
+            row.update(num_envs=r["config"]["NUM_ENVS"], train=r["steps_per_s"], compile_s=r["compile_s"], note="")
+            line = f"| {env_id} | purejaxrl (jax; compile {r['compile_s']:.1f} s excluded) | {row['num_envs']} "
+            return row, line + f"| {row['train']:,.0f} | - | - |"
+    return row, f"| {env_id} | purejaxrl | 4 | {row['note']} | - | - |"
+
+
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     p.add_argument("--envs", nargs="+", default=["CartPole-v1", "LunarLander-v3"])
     p.add_argument("--algos", nargs="+", default=ALGOS, choices=ALGOS)
     p.add_argument("--steps", type=int, default=100_000, help="env steps of training per algorithm (about)")
     p.add_argument("--vec", default="sync", help="vectorization: sync, async, envpool")
+    p.add_argument("--no-peers", action="store_true", help="leave out PureJaxRL's row")
     args = p.parse_args(argv)
 
     torch.set_num_threads(1)
@@ -97,6 +137,10 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
             row = {"env": env_id, "algo": algo, "num_envs": n, "train": train, "floor": floor}
             rows.append(row)
             print(f"| {env_id} | {algo} | {n} | {train:,.0f} | {floor:,.0f} | {train / floor:.0%} |", flush=True)
+        if env_id == "CartPole-v1" and "ppo" in args.algos and not args.no_peers:
+            row, line = purejaxrl_row(env_id, args.steps)
+            rows.append(row)
+            print(line, flush=True)
     return rows
 
 

@@ -74,9 +74,66 @@ def test_solve_without_sb3_runs_pgrl_only(monkeypatch: pytest.MonkeyPatch, capsy
     assert "not installed" in capsys.readouterr().out
 
 
-def test_throughput(capsys: pytest.CaptureFixture[str]) -> None:
+def test_throughput(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PGRL_PUREJAXRL", raising=False)  # the peer's row then says what to set
     throughput = load("throughput")
     rows = throughput.main(["--envs", "CartPole-v1", "--algos", "ppo", "ars", "--steps", "2000"])
-    assert [r["algo"] for r in rows] == ["ppo", "ars"]
-    assert all(r["train"] > 0 and r["floor"] > 0 for r in rows)
-    assert "| CartPole-v1 | ppo |" in capsys.readouterr().out
+    assert [r["algo"] for r in rows] == ["ppo", "ars", "purejaxrl"]
+    assert all(r["train"] > 0 and r["floor"] > 0 for r in rows[:2])
+    out = capsys.readouterr().out
+    assert "| CartPole-v1 | ppo |" in out
+    assert "| CartPole-v1 | purejaxrl | 4 | not run: set PGRL_PUREJAXRL to" in out
+    assert rows[2]["note"].startswith("not run: set PGRL_PUREJAXRL")
+
+
+def test_purejaxrl_finder_says_what_to_set(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    purejaxrl = load("purejaxrl")
+    monkeypatch.delenv("PGRL_PUREJAXRL", raising=False)
+    monkeypatch.delenv("PGRL_JAX_PYTHON", raising=False)
+    monkeypatch.setattr(purejaxrl, "jax_here", lambda: False)  # else this Python serves (the peers extra)
+    assert purejaxrl.missing() == purejaxrl.UNSET_DIR and "\n" not in purejaxrl.UNSET_DIR
+    with pytest.raises(purejaxrl.PeerMissing, match="set PGRL_PUREJAXRL"):
+        purejaxrl.run_purejaxrl(1, 1000)
+    monkeypatch.setenv("PGRL_PUREJAXRL", str(tmp_path))
+    assert "has no ppo.py" in (purejaxrl.missing() or "")
+    (tmp_path / "ppo.py").write_text(
+        'if __name__ == "__main__":\n    config = {"NUM_ENVS": 4, "ENV_NAME": "CartPole-v1"}\n    rng = 0\n'
+    )
+    assert purejaxrl.missing() == purejaxrl.UNSET_PYTHON
+    monkeypatch.setenv("PGRL_JAX_PYTHON", str(tmp_path / "no-python"))
+    assert "is not an executable file" in (purejaxrl.missing() or "")
+    monkeypatch.setenv("PGRL_JAX_PYTHON", sys.executable)
+    assert purejaxrl.missing() is None
+    monkeypatch.delenv("PGRL_JAX_PYTHON")
+    monkeypatch.setattr(purejaxrl, "jax_here", lambda: True)
+    assert purejaxrl.find() == (tmp_path, sys.executable)
+    assert purejaxrl.default_config(tmp_path / "ppo.py") == {"NUM_ENVS": 4, "ENV_NAME": "CartPole-v1"}
+
+
+def _actor_logits(p: dict[str, np.ndarray], i: int, obs: np.ndarray) -> np.ndarray:
+    h = np.tanh(obs @ p["w0"][i] + p["b0"][i])
+    h = np.tanh(h @ p["w1"][i] + p["b1"][i])
+    return h @ p["w2"][i] + p["b2"][i]
+
+
+def test_purejaxrl_actors_evaluate_in_torch(tmp_path: Path) -> None:
+    """Exported actor parameters (as the jax runner writes them) evaluated by pgrl's evaluator, no jax."""
+    purejaxrl = load("purejaxrl")
+    rng = np.random.default_rng(0)
+    shapes = {"w0": (4, 8), "b0": (8,), "w1": (8, 8), "b1": (8,), "w2": (8, 2), "b2": (2,)}
+    p = {k: rng.normal(0, 0.5, (3, *s)).astype(np.float32) for k, s in shapes.items()}
+    for k in p:  # agent 0 pushes towards the pole's fall (3 theta + omega > 0: right), which holds it up
+        p[k][0] = 0.0
+    p["w0"][0, :, 0] = [0.0, 0.0, 0.3, 0.1]
+    p["w1"][0, 0, 0] = 1.0
+    p["w2"][0, 0, 1] = 1.0
+    p["b2"][2] = [5.0, -5.0]  # agent 2 always pushes left: the pole falls within ~10 steps
+    p["w2"][2] = 0.0
+    obs = rng.normal(0, 1, (16, 4)).astype(np.float32)
+    logits = np.stack([_actor_logits(p, i, obs) for i in range(3)])
+    np.savez(tmp_path / "actors.npz", activation=np.array("tanh"), check_obs=obs, check_logits=logits, **p)
+    means = purejaxrl.evaluate_params(tmp_path / "actors.npz", episodes=4)
+    assert means[0] == 500.0 and 0 < means[1] <= 500 and means[2] < 20
+    np.savez(tmp_path / "wrong.npz", check_obs=obs, check_logits=-logits, **p)  # the copy must agree
+    with pytest.raises(ValueError, match="does not reproduce PureJaxRL's logits"):
+        purejaxrl.agents_from_params(tmp_path / "wrong.npz")
