@@ -288,6 +288,7 @@ class Grid:
         plot: str | os.PathLike[str] | None = None,
         verbose: bool = True,
         fresh: bool = False,
+        together: bool = True,
     ) -> GridSummary:
         """Run the grid (skipping finished runs, resuming interrupted ones) and return its summary.
 
@@ -303,6 +304,8 @@ class Grid:
             plot: also draw the learning curves of every finished run to this .png/.svg/.pdf.
             verbose: print one line per finished run.
             fresh: replace the runs whose config.json differs from their variant.
+            together: a variant's new runs train their seeds together in one process (:mod:`pgrl.seeds`),
+                in up to ``workers`` groups of seeds; False: one process per run.
         """
         if ray_address is not None:
             backend = "ray"
@@ -328,12 +331,12 @@ class Grid:
         ]
         start = time.perf_counter()
         if backend == "ray":
-            results = _run_ray(specs, ray_address, verbose)
+            results = _run_ray(seed_groups(specs, 1) if together else specs, ray_address, verbose)
         else:
             if workers is not None and workers < 1:
                 raise PgrlError(f"workers must be >= 1, got {workers}")
             n = workers or min(len(specs), os.cpu_count() or 1)
-            results = _run_local(specs, n, verbose)
+            results = _run_local(seed_groups(specs, n) if together else specs, n, verbose)
         summary = summarize(variants, results, time.perf_counter() - start)
         summary.save(self.out / "grid.json")
         if plot is not None:
@@ -372,6 +375,61 @@ def run_state(run_dir: Path) -> tuple[str, int | None]:
     if (run_dir / PROGRESS).exists() or (run_dir / CONFIG).exists():
         return "broken", None  # died before its first checkpoint: start again
     return "new", None
+
+
+def seed_groups(specs: list[dict[str, Any]], workers: int) -> list[dict[str, Any]]:
+    """The tasks of a grid: each variant's new runs of a gradient algorithm as groups of seeds trained
+    together (split into as many groups as the workers left per variant, at least one), other runs alone."""
+    new: dict[str, list[dict[str, Any]]] = {}
+    tasks = []
+    for spec in specs:
+        if spec["algo"] != "ars" and not spec.get("fresh") and run_state(Path(spec["run_dir"]))[0] == "new":
+            new.setdefault(spec["name"], []).append(spec)
+        else:
+            tasks.append(spec)
+    per_variant = max(1, workers // max(1, len(new)))
+    for members in new.values():
+        chunks = min(per_variant, len(members))
+        size = -(-len(members) // chunks)
+        for i in range(0, len(members), size):
+            part = members[i : i + size]
+            tasks.append(part[0] if len(part) == 1 else {"label": f"{part[0]['name']} seeds", "group": part})
+    return tasks
+
+
+def run_task(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """A grid task's results: one run's, or a group of seeds' (never raises)."""
+    return run_group(spec["group"]) if "group" in spec else [run_variant(spec)]
+
+
+def run_group(members: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Train new runs of one variant with different seeds together in one process (:mod:`pgrl.seeds`); their
+    run directories are the grid's ``<variant>/s<seed>``. Never raises: a failure is every member's."""
+    torch.set_num_threads(1)
+    first = members[0]
+    start, status, error, bad_input = time.perf_counter(), "done (seeds together)", None, False
+    try:
+        hp = dict(first["hyperparameters"])
+        ac_kwargs = {k: hp.pop(k) for k in axes(first["algo"])[1] if k in hp}
+        ALGORITHMS[first["algo"]].fn(
+            env_fn=first["env"], seed=[m["seed"] for m in members], ac_kwargs=ac_kwargs or None,
+            eval_episodes=first["eval_episodes"], verbose=False,
+            logger_kwargs={"output_dir": str(Path(first["run_dir"]).parent), "exp_name": first["name"]},
+            **hp, **{k: v for k, v in (first.get("env_options") or {}).items() if v},
+        )  # fmt: skip
+    except Exception as e:  # one failing group does not stop the grid
+        status, error, bad_input = "failed", f"{type(e).__name__}: {' '.join(str(e).split())}", isinstance(e, PgrlError)
+    results = []
+    for m in members:
+        result = {"label": m["label"], "run_dir": m["run_dir"], "status": status, "error": error,
+                  "seconds": time.perf_counter() - start}  # fmt: skip
+        if error is not None:
+            result["bad_input"] = bad_input
+        eval_file = Path(m["run_dir"]) / EVAL
+        if error is None and eval_file.exists():
+            result["eval_return"] = float(json.loads(eval_file.read_text())["mean_return"])
+        results.append(result)
+    return results
 
 
 def run_variant(spec: dict[str, Any]) -> dict[str, Any]:
@@ -424,18 +482,20 @@ def _report(result: dict[str, Any], done: int, total: int) -> None:
 
 def _run_local(specs: list[dict[str, Any]], workers: int, verbose: bool) -> dict[str, dict[str, Any]]:
     results: dict[str, dict[str, Any]] = {}
+    total = sum(len(spec.get("group", [spec])) for spec in specs)
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = {pool.submit(run_variant, spec): spec for spec in specs}
+        futures = {pool.submit(run_task, spec): spec for spec in specs}
         for future in as_completed(futures):
             spec = futures[future]
             try:
-                result = future.result()
+                done = future.result()
             except Exception as e:  # the worker process itself died (e.g. killed for memory)
-                result = _worker_died(spec, e)
-            results[spec["label"]] = result
-            if verbose:
-                _report(result, len(results), len(specs))
+                done = [_worker_died(s, e) for s in spec.get("group", [spec])]
+            for result in done:
+                results[result["label"]] = result
+                if verbose:
+                    _report(result, len(results), total)
     return results
 
 
@@ -456,20 +516,22 @@ def _run_ray(specs: list[dict[str, Any]], address: str | None, verbose: bool) ->
             ray.init(include_dashboard=False, _node_ip_address="127.0.0.1")
         else:
             ray.init(address=address)
-    remote = ray.remote(num_cpus=1)(run_variant)
+    remote = ray.remote(num_cpus=1)(run_task)
     pending = {remote.remote(spec): spec for spec in specs}
     results: dict[str, dict[str, Any]] = {}
+    total = sum(len(spec.get("group", [spec])) for spec in specs)
     while pending:
         ready, _ = ray.wait(list(pending), num_returns=1)
         for ref in ready:
             spec = pending.pop(ref)
             try:
-                result = ray.get(ref)
+                done = ray.get(ref)
             except Exception as e:  # the worker died
-                result = _worker_died(spec, e)
-            results[spec["label"]] = result
-            if verbose:
-                _report(result, len(results), len(specs))
+                done = [_worker_died(s, e) for s in spec.get("group", [spec])]
+            for result in done:
+                results[result["label"]] = result
+                if verbose:
+                    _report(result, len(results), total)
     return results
 
 

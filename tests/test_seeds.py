@@ -322,3 +322,24 @@ def test_a_seed_that_stops_leaves_the_group_and_the_others_go_on_alike(tmp_path)
     assert saved["epoch"] == 1 and saved["optimizers"]["ac"]["state"][0]["step"] > 0
     _, history = pgrl.ppo(resume=str(tmp_path / "b" / "s100"), epochs=2, verbose=False)
     assert [row["Epoch"] for row in history] == [1, 2]
+
+
+def test_grid_trains_a_variants_new_seeds_together_and_skips_them_when_done(tmp_path):
+    from pgrl.grid import Grid, seed_groups
+
+    grid = Grid(tmp_path, algos=["ppo", "ars"], envs=["CartPole-v1"], seeds=[0, 1, 2], eval_episodes=2,
+                steps_per_epoch=[256], epochs=[1])  # fmt: skip
+    specs = [{"name": v.name, "label": v.label, "algo": v.algo, "run_dir": v.run_dir} for v in grid.variants()]
+    tasks = seed_groups(specs, workers=1)
+    groups = [t for t in tasks if "group" in t]
+    assert [[m["label"].split("/")[-1] for m in g["group"]] for g in groups] == [["s0", "s1", "s2"]]  # ppo's
+    assert sum("group" not in t for t in tasks) == 3  # ars: each run alone
+    two = [len(t.get("group", [t])) for t in seed_groups(specs, workers=2) if not t["label"].startswith("ars")]
+    assert sorted(two) == [1, 2]  # two workers: ppo's seeds in two groups
+    summary = Grid(tmp_path, algos=["ppo"], envs=["CartPole-v1"], seeds=[0, 1, 2], eval_episodes=2,
+                   steps_per_epoch=[256], num_envs=[4], epochs=[2]).run(workers=1, verbose=False)  # fmt: skip
+    assert {r["status"] for r in summary.results} == {"done (seeds together)"}
+    assert all((tmp_path / r["label"] / "eval.json").exists() for r in summary.results)
+    again = Grid(tmp_path, algos=["ppo"], envs=["CartPole-v1"], seeds=[0, 1, 2], eval_episodes=2,
+                 steps_per_epoch=[256], num_envs=[4], epochs=[2]).run(workers=1, verbose=False)  # fmt: skip
+    assert {r["status"] for r in again.results} == {"skipped"}

@@ -45,6 +45,8 @@ def add_parser(sub: Any, help: str) -> None:
     p.add_argument("--plot", metavar="FILE", help="draw the learning curves to FILE (.png, .svg, .pdf)")
     p.add_argument("--eval-episodes", type=int, default=20, help="final deterministic episodes per run (20)")
     p.add_argument("--quiet", action="store_true", help="no line per finished run")
+    p.add_argument("--seeds-apart", action="store_true",
+                   help="one process per run (default: a variant's new runs train their seeds together)")  # fmt: skip
     p.add_argument(
         "--fresh",
         action="store_true",
@@ -71,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
         plot=None,
         verbose=not args.quiet,
         fresh=args.fresh,
+        together=not args.seeds_apart,
     )
     print(summary.table(failures=False) if summary.rows else "no run finished")
     if args.plot and summary.rows:
