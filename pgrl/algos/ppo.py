@@ -152,7 +152,8 @@ def ppo(
         actor_critic: network class called as ``actor_critic(obs_space, act_space, **ac_kwargs)``;
             see :mod:`pgrl.networks` for the protocol a custom module follows.
         ac_kwargs: e.g. ``dict(hidden_sizes=[64, 64], activation=torch.nn.ReLU)`` or ``activation="relu"``.
-        seed: seeds python, numpy, torch and the envs.
+        seed: seeds python, numpy, torch and the envs; a list of seeds trains them together (:mod:`pgrl.seeds`)
+            and returns one (agent, history) per seed.
         logger_kwargs: ``dict(output_dir=..., exp_name=...)``; default runs/<exp_name>/<time>_s<seed>.
 
     Returns:

@@ -115,7 +115,8 @@ def reinforce(
         env_fn: a function returning a gymnasium env, or an env id such as "CartPole-v1".
         actor_critic, ac_kwargs: the network (see :mod:`pgrl.networks`); the critic is used only with
             ``baseline``.
-        seed: seeds python, numpy, torch and the envs.
+        seed: seeds python, numpy, torch and the envs; a list of seeds trains them together (:mod:`pgrl.seeds`)
+            and returns one (agent, history) per seed.
         logger_kwargs: as for :func:`pgrl.ppo`.
 
     Returns:

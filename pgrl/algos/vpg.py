@@ -84,7 +84,8 @@ def vpg(
         actor_critic: network class called as ``actor_critic(obs_space, act_space, **ac_kwargs)``;
             see :mod:`pgrl.networks` for the protocol.
         ac_kwargs: e.g. ``dict(hidden_sizes=[64, 64], activation=torch.nn.ReLU)``.
-        seed: seeds python, numpy, torch and the envs.
+        seed: seeds python, numpy, torch and the envs; a list of seeds trains them together (:mod:`pgrl.seeds`)
+            and returns one (agent, history) per seed.
         logger_kwargs: ``dict(output_dir=..., exp_name=...)``.
 
     Returns:
