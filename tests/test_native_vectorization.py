@@ -122,3 +122,18 @@ def test_a_native_run_learns_records_native_and_resumes_bit_identically(tmp_path
     _, resumed = pgrl.ppo("CartPole-v1", epochs=4, resume=str(part), **kwargs)
     for a, b in zip(full[2:], resumed[-2:], strict=True):
         assert a["AverageEpRet"] == b["AverageEpRet"] and a["LossPi"] == b["LossPi"]
+
+
+def test_evaluation_steps_the_native_env_and_counts_no_reset_step(tmp_path):
+    from pgrl.evaluate import eval_envs, evaluate
+
+    assert eval_envs("CartPole-v1", 4, 0, None).metadata["autoreset_mode"] == gym.vector.AutoresetMode.NEXT_STEP
+    agent, _ = pgrl.ppo(env_fn="CartPole-v1", seed=0, steps_per_epoch=256, epochs=1, num_envs=4, verbose=False,
+                        eval_episodes=0, logger_kwargs=dict(output_dir=str(tmp_path)))  # fmt: skip
+    torch.set_num_threads(2)
+    returns, lengths = evaluate(agent, "CartPole-v1", episodes=7, seed=3)
+    assert torch.get_num_threads() == 2  # the caller's threads come back (evaluate runs on one)
+    assert len(returns) == 7
+    np.testing.assert_array_equal(returns, lengths)  # CartPole pays 1 per step: a counted reset step would show
+    again, _ = evaluate(agent, "CartPole-v1", episodes=7, seed=3)
+    np.testing.assert_array_equal(returns, again)

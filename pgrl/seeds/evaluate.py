@@ -11,9 +11,8 @@ import torch
 
 from pgrl.actions import mask_of
 from pgrl.agent import Agent
-from pgrl.envs import make_vec_env
-from pgrl.envs.limits import DEFAULT_EPISODE_CAP, env_label, warn_cut
-from pgrl.evaluate import EVAL_SEED_OFFSET, quotas, run_quotas
+from pgrl.envs.limits import env_label, warn_cut
+from pgrl.evaluate import EVAL_SEED_OFFSET, eval_envs, quotas, run_quotas
 from pgrl.seeds.collect import ConcatVectorEnv, StackedAgent
 from pgrl.seeds.networks import StackedActorCritic
 from pgrl.training.epoch import Evaluations
@@ -37,8 +36,7 @@ def _evaluate(
     assert first is not None
     n = min(first.episodes, 10)
     seeds = [ev.seed + EVAL_SEED_OFFSET for ev in evaluations if ev is not None]
-    envs = ConcatVectorEnv([make_vec_env(first.env, n, seed=s, max_ep_len=first.max_ep_len,
-                                         episode_cap=DEFAULT_EPISODE_CAP) for s in seeds])  # fmt: skip
+    envs = ConcatVectorEnv([eval_envs(first.env, n, s, first.max_ep_len) for s in seeds])
     K, rows = agents.ac.agents, np.asarray(chosen)
 
     def act(obs: Any, info: dict[str, Any]) -> np.ndarray:

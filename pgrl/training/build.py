@@ -26,6 +26,7 @@ from pgrl.normalize import RunningMeanStd
 from pgrl.rollout import check_fits_in_memory
 from pgrl.rundir import default_run_dir, exp_name, prepare_run_dir
 from pgrl.spaces import ObsLayout
+from pgrl.threads import TorchThreads
 from pgrl.training.call import Call
 from pgrl.training.goal import Goal
 from pgrl.training.resume import Resumed, open_resumed, resolve_config, resumed_network
@@ -37,21 +38,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-class TorchThreads:
-    """One intra-op torch thread while training, the caller's count given back by :meth:`restore`.
-
-    The networks are small: one thread avoids the thread pool's wake-up cost, which dominates a forward
-    pass over N observations (measured ~35x slower with 2 threads on a busy 2-core machine).
-    """
-
-    def __init__(self, threads: int = 1) -> None:
-        self.previous = torch.get_num_threads()
-        torch.set_num_threads(threads)
-
-    def restore(self) -> None:
-        torch.set_num_threads(self.previous)
 
 
 def build_actor_critic(
