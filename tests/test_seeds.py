@@ -19,6 +19,7 @@ from pgrl.algos.ppo import PPOConfig, ppo_update
 from pgrl.algos.reinforce import REINFORCEConfig, reinforce_update
 from pgrl.algos.vpg import VPGConfig, vpg_update
 from pgrl.batch import Batch, minibatches
+from pgrl.errors import TrainingInterrupted
 from pgrl.nan_guard import NanGuard
 from pgrl.networks import MLPActorCritic
 from pgrl.optim import Optimizer, adam
@@ -343,3 +344,20 @@ def test_grid_trains_a_variants_new_seeds_together_and_skips_them_when_done(tmp_
     again = Grid(tmp_path, algos=["ppo"], envs=["CartPole-v1"], seeds=[0, 1, 2], eval_episodes=2,
                  steps_per_epoch=[256], num_envs=[4], epochs=[2]).run(workers=1, verbose=False)  # fmt: skip
     assert {r["status"] for r in again.results} == {"skipped"}
+
+
+def test_a_signal_stops_every_seed_with_its_checkpoint(tmp_path):
+    import os
+    import signal
+
+    def interrupt(epoch, row, agent):
+        if agent.config["seed"] == 1 and epoch == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(TrainingInterrupted) as stopped:
+        small_group("CartPole-v1", [0, 1, 2], tmp_path, epochs=3, callback=interrupt)
+    assert stopped.value.epoch == 1
+    for seed in (0, 1, 2):  # every seed logged epoch 1 and saved it
+        assert torch.load(tmp_path / f"s{seed}" / "checkpoint.pt", weights_only=True)["epoch"] == 1
+    _, history = pgrl.ppo(resume=str(tmp_path / "s2"), verbose=False)
+    assert [row["Epoch"] for row in history] == [1, 2, 3]

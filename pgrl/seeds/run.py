@@ -65,6 +65,7 @@ class SeedRuns(Run):
         self.training = torch.ones(len(members), dtype=torch.bool)  # by member
         self.order = list(range(len(members)))  # the member whose agent is slot s of the stacked arrays
         self.failed: dict[int, str] = {}
+        self.optimizers: dict[str, StackedOptimizer] = {}  # type: ignore[assignment]
         self.epoch = 0
         self.resumed = None
         verbose = first.verbose
@@ -94,7 +95,7 @@ class SeedRuns(Run):
             own = list(m.agent.ac.parameters())
             m.checkpoints.optimizers[name] = MemberOptimizer(opt, k, [own[positions[id(p)]] for p in params])
         opt.name = name
-        self.optimizers = {**getattr(self, "optimizers", {}), name: opt}
+        self.optimizers[name] = opt
         return opt
 
     def scale_lr(self, fraction: float) -> None:
