@@ -47,25 +47,43 @@ class StackedAdam:
         steps = self.steps.clamp(min=1.0)  # an agent that never stepped: its (unused) correction stays finite
         step_size = group["lr"] / (1.0 - beta1**steps)
         root_correction = (1.0 - beta2**steps).sqrt()
-        every = bool(active.all())
-        for p, m, v in zip(self.params, self.exp_avg, self.exp_avg_sq, strict=True):
-            if p.grad is None:
-                continue
+        live = [i for i, p in enumerate(self.params) if p.grad is not None]
+        if bool(active.all()):  # the common case: every agent steps, in a few foreach kernels
+            self._step_all(live, step_size, root_correction, beta1, beta2, group["eps"])
+            return
+        for i in live:
+            p, m, v = self.params[i], self.exp_avg[i], self.exp_avg_sq[i]
             shape = (self.agents,) + (1,) * (p.dim() - 1)
             g = p.grad
+            assert g is not None
             new_m = m.lerp(g, 1 - beta1)
             new_v = v * beta2 + (1 - beta2) * g * g
             denom = new_v.sqrt() / root_correction.to(p.dtype).view(shape) + group["eps"]
             update = step_size.to(p.dtype).view(shape) * new_m / denom
-            if every:
-                m.copy_(new_m)
-                v.copy_(new_v)
-                p.sub_(update)
-            else:
-                on = active.view(shape)
-                m.copy_(torch.where(on, new_m, m))
-                v.copy_(torch.where(on, new_v, v))
-                p.sub_(torch.where(on, update, torch.zeros_like(update)))
+            on = active.view(shape)
+            m.copy_(torch.where(on, new_m, m))
+            v.copy_(torch.where(on, new_v, v))
+            p.sub_(torch.where(on, update, torch.zeros_like(update)))
+
+    def _step_all(
+        self, live: list[int], step_size: torch.Tensor, root_correction: torch.Tensor, beta1: float, beta2: float,
+        eps: float,
+    ) -> None:  # fmt: skip
+        params: list[torch.Tensor] = [self.params[i] for i in live]
+        grads = [p.grad for p in params]
+        m, v = [self.exp_avg[i] for i in live], [self.exp_avg_sq[i] for i in live]
+        per_agent = [(self.agents,) + (1,) * (p.dim() - 1) for p in params]
+        torch._foreach_lerp_(m, grads, 1 - beta1)  # type: ignore[arg-type]
+        torch._foreach_mul_(v, beta2)
+        torch._foreach_addcmul_(v, grads, grads, 1 - beta2)  # type: ignore[arg-type]
+        denom = torch._foreach_sqrt(v)
+        torch._foreach_div_(
+            denom, [root_correction.to(p.dtype).view(s) for p, s in zip(params, per_agent, strict=True)]
+        )
+        torch._foreach_add_(denom, eps)
+        update = torch._foreach_div(m, denom)
+        torch._foreach_mul_(update, [step_size.to(p.dtype).view(s) for p, s in zip(params, per_agent, strict=True)])
+        torch._foreach_sub_(params, update)
 
     def narrow(self, index: torch.Tensor) -> None:
         """Keep only the agents ``index``: the parameters' slices (narrowed by their module) and the states."""
