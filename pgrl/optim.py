@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from pgrl import distributed
-from pgrl.nan_guard import NanGuard, a_non_finite_value, first_non_finite
+from pgrl.nan_guard import NanGuard, a_non_finite_value, all_finite, first_non_finite
 
 
 class Adam:
@@ -120,6 +120,32 @@ def adam(params: Iterable[torch.nn.Parameter], lr: float, eps: float = 1e-8) -> 
     return torch.optim.Adam(params, lr=lr, eps=eps)
 
 
+def one_foreach_group(params: list[torch.Tensor]) -> bool:
+    """Whether the parameters are floating point, all of one dtype on one CPU or CUDA device: one group of
+    torch's foreach kernels, what :func:`clip_grad_norm` takes (and :class:`Adam`)."""
+    kinds = {(p.device, p.dtype) for p in params}
+    return (
+        len(kinds) == 1 and all(p.is_floating_point() for p in params) and next(iter(kinds))[0].type in ("cpu", "cuda")
+    )
+
+
+@torch.no_grad()
+def clip_grad_norm(params: list[torch.Tensor], max_norm: float) -> torch.Tensor:
+    """``torch.nn.utils.clip_grad_norm_(params, max_norm, foreach=True)`` for parameters that form one
+    foreach group (:func:`one_foreach_group`): the same ops in the same order, so the same bits (a test
+    compares them), without its grouping of the tensors by device and dtype and its three nested no_grad
+    wrappers on every call, which cost about as much as the arithmetic for a small network (~165 us a
+    step instead of ~90 here). Returns the total norm before clipping."""
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return torch.tensor(0.0)
+    total_norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads, 2.0)), 2.0)
+    # max_norm / (total_norm + 1e-6) as Tensor.__rdiv__ computes it, without its Python wrapper (~20 us)
+    clip_coef = (total_norm + 1e-6).reciprocal() * float(max_norm)
+    torch._foreach_mul_(grads, torch.clamp(clip_coef, max=1.0))  # no `if coef < 1`: no device sync, as torch
+    return total_norm
+
+
 class Optimizer:
     """A torch optimizer with pgrl's gradient step (:meth:`step`) and linear lr schedule (:meth:`scale_lr`).
 
@@ -135,6 +161,7 @@ class Optimizer:
         self.guard = guard
         self.params: list[torch.Tensor] = [p for group in optimizer.param_groups for p in group["params"]]
         self.base_lrs = [float(group["lr"]) for group in optimizer.param_groups]
+        self._one_group = one_foreach_group(self.params)  # clip_grad_norm below serves it
 
     def scale_lr(self, fraction: float) -> None:
         """Set the learning rate to its initial value times ``fraction`` (linear annealing)."""
@@ -160,8 +187,8 @@ class Optimizer:
             return False
         params = self.params
         if self.max_grad_norm is not None:
-            norm = torch.nn.utils.clip_grad_norm_(params, self.max_grad_norm, foreach=True)
-            bad_grad = not bool(torch.isfinite(norm))
+            norm = self._clip(params, self.max_grad_norm)
+            bad_grad = not all_finite(norm)
         else:
             grad = first_non_finite([p.grad for p in params if p.grad is not None])
             bad_grad, norm = grad is not None, torch.tensor(a_non_finite_value(grad) if grad is not None else 0.0)
@@ -183,10 +210,16 @@ class Optimizer:
             return self.guard.fail("parameters", value)
         return True
 
+    def _clip(self, params: list[torch.Tensor], max_norm: float) -> torch.Tensor:
+        """Clip the global gradient norm to ``max_norm``; returns the norm before clipping."""
+        if self._one_group:
+            return clip_grad_norm(params, max_norm)
+        return torch.nn.utils.clip_grad_norm_(params, max_norm, foreach=True)
+
     def _backward(self, loss: torch.Tensor) -> bool:
         """The gradients of ``loss`` (averaged over processes when data-parallel); False if it is not finite."""
         if distributed.active():
-            loss_ok = bool(torch.isfinite(loss).all())
+            loss_ok = all_finite(loss)
             self.optimizer.zero_grad(set_to_none=True)
             if loss_ok:
                 loss.backward()
@@ -194,7 +227,7 @@ class Optimizer:
                 self.optimizer.zero_grad(set_to_none=True)
                 return self.guard.fail("loss", float(loss.detach().flatten()[0]) if not loss_ok else float("nan"))
             return True
-        if not bool(torch.isfinite(loss).all()):
+        if not all_finite(loss):
             return self.guard.fail("loss", float(loss.detach().flatten()[0]))
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
