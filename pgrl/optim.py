@@ -33,6 +33,15 @@ class Adam:
              "decoupled_weight_decay": False, "params": self.params}
         ]  # fmt: skip
         self.state: dict[torch.Tensor, dict[str, torch.Tensor]] = {}
+        # Each parameter's step count (a float32 0-d tensor in its state: torch's layout) is a view into one
+        # vector, so a step where every parameter has a gradient counts them all with one add_ instead of
+        # torch._foreach_add_, which on CPU is one add per tensor (~25 us of a small network's ~1.4 ms step).
+        devices = {p.device for p in self.params}
+        self._steps = (
+            torch.zeros(len(self.params), dtype=torch.float32, device=devices.pop()) if len(devices) == 1 else None
+        )
+        self._every: tuple[list[torch.Tensor], ...] | None = None
+        """Every parameter with its exp_avg, exp_avg_sq and step once they all have state, for the fast path."""
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.params:
@@ -41,19 +50,39 @@ class Adam:
     @torch.no_grad()
     def step(self) -> None:
         """One Adam step on the parameters that have a gradient (their state made on their first step)."""
+        grads = [p.grad for p in self.params if p.grad is not None]
+        if self._every is not None and self._steps is not None and len(grads) == len(self.params):
+            params, exp_avgs, exp_avg_sqs, steps = self._every
+            self._steps.add_(1)
+        else:
+            params, grads, exp_avgs, exp_avg_sqs, steps = self._with_grads()
+            if not params:
+                return
+            torch._foreach_add_(steps, 1)
+            if len(params) == len(self.params):
+                self._every = params, exp_avgs, exp_avg_sqs, steps
+        group = self.param_groups[0]
+        beta1, beta2 = group["betas"]
+        torch._fused_adam_(
+            params, grads, exp_avgs, exp_avg_sqs, [], steps, amsgrad=False, lr=group["lr"], beta1=beta1,
+            beta2=beta2, weight_decay=0.0, eps=group["eps"], maximize=False, grad_scale=None, found_inf=None,
+        )  # fmt: skip
+
+    def _with_grads(self) -> tuple[list[torch.Tensor], ...]:
+        """The parameters that have a gradient, their gradients and their state (made on their first step)."""
         params: list[torch.Tensor] = []
         grads: list[torch.Tensor] = []
         exp_avgs: list[torch.Tensor] = []
         exp_avg_sqs: list[torch.Tensor] = []
         steps: list[torch.Tensor] = []
-        for p in self.params:
+        for i, p in enumerate(self.params):
             if p.grad is None:
                 continue
             state = self.state.get(p)
             if state is None:
                 zeros = torch.zeros_like(p, memory_format=torch.preserve_format)
                 state = self.state[p] = {
-                    "step": torch.zeros((), dtype=torch.float32, device=p.device),
+                    "step": self._step_count(i, 0.0),
                     "exp_avg": zeros,
                     "exp_avg_sq": zeros.clone(),
                 }
@@ -62,15 +91,14 @@ class Adam:
             exp_avgs.append(state["exp_avg"])
             exp_avg_sqs.append(state["exp_avg_sq"])
             steps.append(state["step"])
-        if not params:
-            return
-        group = self.param_groups[0]
-        beta1, beta2 = group["betas"]
-        torch._foreach_add_(steps, 1)
-        torch._fused_adam_(
-            params, grads, exp_avgs, exp_avg_sqs, [], steps, amsgrad=False, lr=group["lr"], beta1=beta1,
-            beta2=beta2, weight_decay=0.0, eps=group["eps"], maximize=False, grad_scale=None, found_inf=None,
-        )  # fmt: skip
+        return params, grads, exp_avgs, exp_avg_sqs, steps
+
+    def _step_count(self, i: int, value: torch.Tensor | float) -> torch.Tensor:
+        """Parameter i's step count, set to ``value``: its view of the shared vector (see __init__)."""
+        if self._steps is None:
+            return torch.as_tensor(value, dtype=torch.float32).to(self.params[i].device).reshape(()).clone()
+        self._steps[i] = value
+        return self._steps[i]
 
     def state_dict(self) -> dict[str, Any]:
         """torch.optim's layout: ``{"state": {index: {"step", "exp_avg", "exp_avg_sq"}}, "param_groups": [...]}``."""
@@ -89,6 +117,8 @@ class Adam:
                 "loaded state dict contains a parameter group that doesn't match the size of optimizer's group"
             )
         saved = {i: state_dict["state"][i] for i in groups[0]["params"] if i in state_dict["state"]}
+        if self._steps is not None:  # a new vector: the saved counts may be views of the old one, which
+            self._steps = torch.zeros_like(self._steps)  # torch.optim.Adam.load_state_dict also keeps, uncopied
         restored = {}
         for i, state in saved.items():
             p = self.params[i]
@@ -97,11 +127,11 @@ class Adam:
                     f"the state of parameter {i} has shape {tuple(state['exp_avg'].shape)}, not {tuple(p.shape)}"
                 )
             restored[p] = {
-                "step": state["step"].detach().clone().to(torch.float32),
+                "step": self._step_count(i, state["step"].detach().reshape(())),
                 "exp_avg": state["exp_avg"].detach().clone().to(dtype=p.dtype, device=p.device),
                 "exp_avg_sq": state["exp_avg_sq"].detach().clone().to(dtype=p.dtype, device=p.device),
             }
-        self.state = restored
+        self.state, self._every = restored, None
         self.param_groups[0].update({k: v for k, v in groups[0].items() if k != "params"})
 
 

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from pgrl.nan_guard import NanGuard, all_finite, check_parameters, first_non_finite
-from pgrl.optim import Optimizer, clip_grad_norm, one_foreach_group
+from pgrl.optim import Adam, Optimizer, adam, clip_grad_norm, one_foreach_group
 
 
 def net_with_grads(seed: int, scale: float) -> nn.Module:
@@ -100,3 +100,51 @@ def test_check_parameters_names_the_parameter() -> None:
         net[1].bias.fill_(float("inf"))
     with pytest.raises(Exception, match=r"non-finite parameter 1\.bias \(inf\) at epoch 3"):
         check_parameters(net, lambda: " at epoch 3")
+
+
+def test_adam_counts_steps_per_parameter_like_torch() -> None:
+    """The shared step vector counts only the parameters that have a gradient, as torch's per-tensor steps do,
+    and a state dict round trip (ours or torch's) continues every count."""
+    torch.manual_seed(0)
+    a, b = nn.Linear(3, 2), nn.Linear(3, 2)
+    b.load_state_dict(a.state_dict())
+    ours, fused = adam(a.parameters(), lr=1e-2), torch.optim.Adam(b.parameters(), lr=1e-2, fused=True)
+    assert isinstance(ours, Adam)
+    x = torch.randn(5, 3)
+    for i in range(6):
+        for net, opt in ((a, ours), (b, fused)):
+            opt.zero_grad()
+            net(x).pow(2).sum().backward()
+            if i in (0, 3):  # the bias has no gradient on these steps: its state begins later, its count lags
+                net.bias.grad = None
+            opt.step()
+        if i == 4:  # mid-run, each loads the other's state
+            mine = ours.state_dict()
+            ours.load_state_dict(fused.state_dict())
+            fused.load_state_dict(mine)
+    for p, q in zip(a.parameters(), b.parameters(), strict=True):
+        assert torch.equal(p, q)
+        assert torch.equal(ours.state[p]["step"], fused.state[q]["step"])
+    assert [float(ours.state[p]["step"]) for p in a.parameters()] == [6.0, 4.0]
+    # the counts are views of one vector, counted with one add_ once every parameter has a gradient
+    assert ours._steps is not None and ours._steps.tolist() == [6.0, 4.0]
+    assert all(ours.state[p]["step"]._base is ours._steps for p in a.parameters())
+
+
+def test_adam_skip_policy_undoes_the_step_counts() -> None:
+    torch.manual_seed(0)
+    net = nn.Linear(3, 2)
+    opt = Optimizer(adam(net.parameters(), lr=1e-2), None, NanGuard("skip"))
+
+    def loss() -> torch.Tensor:
+        return net(torch.ones(4, 3)).pow(2).mean()
+
+    assert opt.step(loss())
+    params = [p.detach().clone() for p in net.parameters()]
+    opt.optimizer.param_groups[0]["lr"] = float("inf")  # finite gradients, parameters that do not stay finite
+    assert opt.step(loss()) is False
+    assert all(torch.equal(p, q) for p, q in zip(net.parameters(), params, strict=True))
+    assert [float(opt.optimizer.state[p]["step"]) for p in net.parameters()] == [1.0, 1.0]
+    opt.optimizer.param_groups[0]["lr"] = 1e-2
+    assert opt.step(loss()) and opt.step(loss())
+    assert [float(opt.optimizer.state[p]["step"]) for p in net.parameters()] == [3.0, 3.0]
