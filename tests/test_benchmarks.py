@@ -80,3 +80,18 @@ def test_throughput(capsys: pytest.CaptureFixture[str]) -> None:
     assert [r["algo"] for r in rows] == ["ppo", "ars"]
     assert all(r["train"] > 0 and r["floor"] > 0 for r in rows)
     assert "| CartPole-v1 | ppo |" in capsys.readouterr().out
+
+
+def test_epoch_profile(capsys: pytest.CaptureFixture[str]) -> None:
+    from pgrl.optim import Optimizer
+    from pgrl.rollout import Collector
+
+    step, init = Optimizer.step, Collector.__init__
+    profile = load("epoch_profile")
+    parts = profile.main(["--epochs", "3", "--repeats", "1"])
+    assert parts["epoch"] > 0 and parts["collection"] > 0 and parts["gradient steps (Optimizer.step)"] > 0
+    assert parts["collection"] >= parts["policy forward (ac.step)"] + parts["env step"]
+    assert parts["full-batch passes (before/after)"] > 0 and parts["minibatch indexing"] > 0
+    out = capsys.readouterr().out
+    assert "  the rest (bookkeeping)" in out and out.splitlines()[-1].startswith("epoch")
+    assert (Optimizer.step, Collector.__init__) == (step, init)  # pgrl is as before the profile
