@@ -38,21 +38,31 @@ class NanGuard:
         )
 
 
+CAT_MAX = 1 << 16
+"""Tensors of at most this many values in all are checked through one concatenation (see first_non_finite)."""
+
+
 def first_non_finite(tensors: list[torch.Tensor]) -> torch.Tensor | None:
     """The first tensor holding a NaN or infinity, else None.
 
-    Fast path, run after every gradient step: one sum over all the tensors' elements and a single check
-    (a NaN or inf anywhere makes the sum non-finite). Concatenating first costs a copy of a small network's
-    parameters but three ops instead of one sum per tensor (~25 us a step less for a 12-tensor MLP). Confirmed
-    tensor by tensor when it fails, since a sum of huge finite values can overflow.
+    Fast path, run after every gradient step: one sum and a single check (a NaN or inf anywhere makes the
+    sum non-finite). For a small network (at most CAT_MAX values) the tensors are concatenated and summed
+    once: three ops instead of one sum per tensor, ~35 us less a step for a 12-tensor 64x64 MLP. A larger
+    one keeps one sum per tensor, as the copy would then cost more than it saves (measured: 2x slower at
+    500k values, 17x at 8M). Confirmed tensor by tensor when it fails, since a sum of huge finite values
+    can overflow.
     """
     if not tensors:
         return None
     with torch.no_grad():
         try:
-            if all_finite(torch.cat([t.reshape(-1) for t in tensors]).sum()):
+            if sum(t.numel() for t in tensors) <= CAT_MAX:
+                total = torch.cat([t.reshape(-1) for t in tensors]).sum()
+            else:
+                total = torch.stack([t.sum() for t in tensors])
+            if all_finite(total):
                 return None
-        except RuntimeError:  # e.g. tensors on different devices
+        except RuntimeError:  # e.g. tensors on different devices, or of dtypes that do not stack
             pass
         return next((t for t in tensors if not all_finite(t)), None)
 

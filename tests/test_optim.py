@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from pgrl.nan_guard import NanGuard, all_finite, check_parameters, first_non_finite
+from pgrl.nan_guard import CAT_MAX, NanGuard, all_finite, check_parameters, first_non_finite
 from pgrl.optim import Adam, Optimizer, adam, clip_grad_norm, one_foreach_group
 
 
@@ -66,6 +66,15 @@ def test_first_non_finite_finds_the_first_bad_tensor() -> None:
     # +inf and -inf in different tensors sum to NaN: found, the first of them named
     pos, neg = torch.tensor([float("inf")]), torch.tensor([-float("inf")])
     assert first_non_finite([torch.ones(2), pos, neg]) is pos
+
+
+def test_first_non_finite_of_a_large_network() -> None:
+    """Beyond CAT_MAX values the tensors are summed one by one (no copy): the same answers."""
+    big = [torch.ones(CAT_MAX // 2), torch.ones(CAT_MAX // 2), torch.ones(7)]
+    assert first_non_finite(big) is None
+    big[1][5] = float("nan")
+    assert first_non_finite(big) is big[1]
+    assert first_non_finite([torch.full((CAT_MAX,), 3e38), torch.full((3,), 3e38)]) is None  # overflow, confirmed
 
 
 def test_first_non_finite_confirms_an_overflowing_sum() -> None:
