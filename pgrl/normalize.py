@@ -21,8 +21,7 @@ class RunningMeanStd:
 
     def update(self, batch: np.ndarray) -> None:
         """Fold in a batch shaped (B, *shape)."""
-        b_mean = batch.mean(axis=0)
-        b_var = batch.var(axis=0)
+        b_mean, b_var = mean_var(batch)
         b_count = batch.shape[0]
         delta = b_mean - self.mean
         total = self.count + b_count
@@ -34,7 +33,8 @@ class RunningMeanStd:
     def normalize(self, x: np.ndarray) -> np.ndarray:
         """(x - mean) / std, clipped to [-clip, clip], as float32."""
         z = (x - self.mean) / np.sqrt(self.var + self.epsilon)
-        return np.clip(z, -self.clip, self.clip).astype(np.float32)
+        # np.clip's bits (NaN stays NaN) without its Python dispatch: ~4 us of every collection step
+        return np.minimum(np.maximum(z, -self.clip), self.clip).astype(np.float32)
 
     def state_dict(self) -> dict[str, object]:
         return {"mean": self.mean.tolist(), "var": self.var.tolist(), "count": float(self.count), "clip": self.clip}
@@ -44,6 +44,25 @@ class RunningMeanStd:
         self.var = np.asarray(state["var"], dtype=np.float64).reshape(self.var.shape)
         self.count = float(state["count"])  # type: ignore[arg-type]
         self.clip = float(state["clip"])  # type: ignore[arg-type]
+
+
+def mean_var(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``batch.mean(axis=0)`` and ``batch.var(axis=0)``, bit for bit (a test compares them), computing the mean
+    once: numpy's var sums the batch again for its own mean, and both wrap their ufuncs in Python checks,
+    ~25 us of every collection step with observation normalisation, ~10 us with the ufuncs called as numpy's
+    ``_methods._mean`` and ``_var`` call them. For float32 and float64 batches of two or more axes (the
+    observations); anything else (integers, whose mean numpy takes in float64; 1-d batches, whose mean is a
+    numpy scalar) goes through numpy's functions."""
+    if batch.ndim < 2 or batch.dtype not in (np.float32, np.float64):
+        return batch.mean(axis=0), batch.var(axis=0)
+    count = np.intp(batch.shape[0])
+    mean = np.add.reduce(batch, axis=0, keepdims=True)
+    np.true_divide(mean, count, out=mean, casting="unsafe")
+    squares = np.subtract(batch, mean)
+    np.square(squares, out=squares)
+    var = np.add.reduce(squares, axis=0)
+    np.true_divide(var, count, out=var, casting="unsafe")
+    return mean[0], var
 
 
 class RewardScaler:

@@ -137,3 +137,19 @@ def test_purejaxrl_actors_evaluate_in_torch(tmp_path: Path) -> None:
     np.savez(tmp_path / "wrong.npz", check_obs=obs, check_logits=-logits, **p)  # the copy must agree
     with pytest.raises(ValueError, match="does not reproduce PureJaxRL's logits"):
         purejaxrl.agents_from_params(tmp_path / "wrong.npz")
+
+
+def test_epoch_profile(capsys: pytest.CaptureFixture[str]) -> None:
+    from pgrl.optim import Optimizer
+    from pgrl.rollout import Collector
+
+    step, init = Optimizer.step, Collector.__init__
+    profile = load("epoch_profile")
+    parts = profile.main(["--epochs", "3", "--repeats", "1"])
+    assert parts["epoch"] > 0 and parts["collection"] > 0 and parts["gradient steps (Optimizer.step)"] > 0
+    assert parts["collection"] >= parts["policy forward (ac.step)"] + parts["env step"]
+    assert parts["full-batch passes (before/after)"] > 0 and parts["minibatch indexing"] > 0
+    out = capsys.readouterr().out
+    assert "  the rest (bookkeeping)" in out and out.splitlines()[-1].startswith("steps/s (cpu time)")
+    assert parts["steps/s"] > 0
+    assert (Optimizer.step, Collector.__init__) == (step, init)  # pgrl is as before the profile
