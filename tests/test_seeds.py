@@ -361,3 +361,18 @@ def test_a_signal_stops_every_seed_with_its_checkpoint(tmp_path):
         assert torch.load(tmp_path / f"s{seed}" / "checkpoint.pt", weights_only=True)["epoch"] == 1
     _, history = pgrl.ppo(resume=str(tmp_path / "s2"), verbose=False)
     assert [row["Epoch"] for row in history] == [1, 2, 3]
+
+
+def test_seeds_obey_action_masks_and_scale_rewards_each_their_own(tmp_path):
+    from test_spaces_learning import Match
+
+    Match.invalid_actions = 0
+    results = pgrl.ppo(env_fn=lambda: Match("masked"), seed=[0, 1], steps_per_epoch=256, epochs=2, num_envs=4,
+                       eval_episodes=4, norm_reward=True, verbose=False, logger_kwargs=dict(output_dir=str(tmp_path)))  # fmt: skip
+    assert Match.invalid_actions == 0  # in the batched collection and the batched evaluations
+    scales = []
+    for seed in (0, 1):
+        saved = torch.load(tmp_path / f"s{seed}" / "checkpoint.pt", weights_only=True)
+        assert saved["reward_scaler"] is not None  # each seed's own statistics, restored when it resumes
+        scales.append(saved["reward_scaler"]["rms"]["var"])
+    assert scales[0] != scales[1] and len(results) == 2
