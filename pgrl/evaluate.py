@@ -25,6 +25,7 @@ def evaluate(
     deterministic: bool = True,
     num_envs: int | None = None,
     max_ep_len: int | None = None,
+    vectorization: str = "auto",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Run ``episodes`` complete episodes and return their (returns, lengths), each shaped (episodes,).
 
@@ -33,10 +34,12 @@ def evaluate(
     ``deterministic`` the policy's mode is used (argmax / Gaussian mean). Every episode ends: it is capped
     at the env's time limit, else ``max_ep_len``, else :data:`pgrl.envs.DEFAULT_EPISODE_CAP` steps, with a
     one-line warning when that cap cut an episode. Action masks (``info["action_mask"]`` or the
-    observation's) are obeyed.
+    observation's) are obeyed. ``vectorization``: "auto" steps the env's own vectorised implementation
+    where it has one (CartPole-v1's), else gymnasium's sync vector env; "sync" always the latter (the
+    evaluations of pgrl before 2026-12-01 ran so: other start states than "auto"'s).
     """
     n = num_envs or min(episodes, 10)
-    envs = eval_envs(env, n, seed + EVAL_SEED_OFFSET, max_ep_len)
+    envs = eval_envs(env, n, seed + EVAL_SEED_OFFSET, max_ep_len, vectorization)
 
     def act(obs: Any, info: dict[str, Any]) -> Any:
         return agent.act(obs, deterministic=deterministic, mask=_info_mask(agent, info))
@@ -51,11 +54,14 @@ def evaluate(
     return np.array([x for rs in returns for x in rs]), np.array([x for ls in lengths for x in ls])
 
 
-def eval_envs(env: EnvSpec, n: int, seed: int, max_ep_len: int | None) -> gym.vector.VectorEnv:
+def eval_envs(
+    env: EnvSpec, n: int, seed: int, max_ep_len: int | None, vectorization: str = "auto"
+) -> gym.vector.VectorEnv:
     """The ``n`` copies an evaluation steps: the env's own vectorised implementation where it has one (one
     call per step for all copies: CartPole-v1's 500-step episodes evaluate ~4x faster), else gymnasium's sync
     vector env; every episode ends (the cap)."""
-    return make_vec_env(env, n, seed=seed, vectorization="auto", max_ep_len=max_ep_len, episode_cap=DEFAULT_EPISODE_CAP)
+    return make_vec_env(env, n, seed=seed, vectorization=vectorization, max_ep_len=max_ep_len,  # type: ignore[arg-type]
+                        episode_cap=DEFAULT_EPISODE_CAP)  # fmt: skip
 
 
 def quotas(episodes: int, n: int) -> np.ndarray:
