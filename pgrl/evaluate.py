@@ -12,6 +12,7 @@ from pgrl.actions import mask_of
 from pgrl.agent import Agent
 from pgrl.envs import EnvSpec, make_vec_env
 from pgrl.envs.limits import DEFAULT_EPISODE_CAP, cut_flags, env_label, warn_cut
+from pgrl.envs.vector import has_native_vectorization
 from pgrl.threads import one_thread
 
 EVAL_SEED_OFFSET = 1_000_000  # evaluation episodes never replay the training seeds
@@ -29,7 +30,7 @@ def evaluate(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Run ``episodes`` complete episodes and return their (returns, lengths), each shaped (episodes,).
 
-    The episodes run in ``num_envs`` parallel copies (default min(episodes, 10)); copy i runs a fixed
+    The episodes run in ``num_envs`` parallel copies (default :func:`eval_copies`); copy i runs a fixed
     quota of episodes so that the result does not depend on which episodes end first. With
     ``deterministic`` the policy's mode is used (argmax / Gaussian mean). Every episode ends: it is capped
     at the env's time limit, else ``max_ep_len``, else :data:`pgrl.envs.DEFAULT_EPISODE_CAP` steps, with a
@@ -38,7 +39,7 @@ def evaluate(
     where it has one (CartPole-v1's), else gymnasium's sync vector env; "sync" always the latter (the
     evaluations of pgrl before 2026-12-01 ran so: other start states than "auto"'s).
     """
-    n = num_envs or min(episodes, 10)
+    n = num_envs or eval_copies(env, episodes, vectorization)
     envs = eval_envs(env, n, seed + EVAL_SEED_OFFSET, max_ep_len, vectorization)
 
     def act(obs: Any, info: dict[str, Any]) -> Any:
@@ -52,6 +53,13 @@ def evaluate(
         envs.close()
     warn_cut(cut, episodes, env_label(env))
     return np.array([x for rs in returns for x in rs]), np.array([x for ls in lengths for x in ls])
+
+
+def eval_copies(env: EnvSpec, episodes: int, vectorization: str = "auto") -> int:
+    """How many env copies an evaluation of ``episodes`` steps: one per episode in the env's own vectorised
+    implementation (a copy more costs it next to nothing), else at most 10 (each a Python env)."""
+    native = vectorization != "sync" and has_native_vectorization(env)
+    return max(1, episodes if native else min(episodes, 10))
 
 
 def eval_envs(

@@ -12,7 +12,7 @@ import torch
 from pgrl.actions import mask_of
 from pgrl.agent import Agent
 from pgrl.envs.limits import env_label, warn_cut
-from pgrl.evaluate import EVAL_SEED_OFFSET, eval_envs, quotas, run_quotas
+from pgrl.evaluate import EVAL_SEED_OFFSET, eval_copies, eval_envs, quotas, run_quotas
 from pgrl.seeds.collect import ConcatVectorEnv, StackedAgent
 from pgrl.seeds.networks import StackedActorCritic
 from pgrl.training.epoch import Evaluations
@@ -34,7 +34,7 @@ def _evaluate(
     chosen = [k for k, ev in enumerate(evaluations) if ev is not None]
     first = evaluations[chosen[0]]
     assert first is not None
-    n = min(first.episodes, 10)
+    n = eval_copies(first.env, first.episodes)
     seeds = [ev.seed + EVAL_SEED_OFFSET for ev in evaluations if ev is not None]
     envs = ConcatVectorEnv([eval_envs(first.env, n, s, first.max_ep_len) for s in seeds])
     K, rows = agents.ac.agents, np.asarray(chosen)
