@@ -13,6 +13,7 @@ is not finite stops with its last good checkpoint, and the others go on.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -78,6 +79,9 @@ class SeedRuns(Run):
         self.envs = self.all_envs
         self.collector: StackedCollector | None = None  # type: ignore[assignment]
         self.interrupts = Interrupts(self, self._doing, self._stop_now, on_stale=self._stop)
+        # The update's batched products over K agents are large enough to share out over the cores; the
+        # collection's per-step passes are not (their thread wake-ups would cost more than they save).
+        self.update_threads = max(1, min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1, 4))
         self.progress.line(f"Training seeds {' '.join(map(str, self.seeds))} together in one process")
 
     # ----------------------------------------------------------------------------------------- the parts
@@ -112,6 +116,7 @@ class SeedRuns(Run):
 
     def collect(self) -> Rollout:
         """One segment of steps in every seed's envs: a rollout of (T, K * N), agent k's copies side by side."""
+        torch.set_num_threads(1)
         collector = self.collector or self._stacked_collector()
         for k in self.order:
             self.members[k].epoch_log.begin_collection()
@@ -130,6 +135,7 @@ class SeedRuns(Run):
                 rollout.values[:, mine] if rollout.valid is None else rollout.values[:, mine][rollout.valid[:, mine]]
             )
             m.epoch_log.values.append(values.copy())
+        torch.set_num_threads(self.update_threads)  # for the update that follows
         return rollout
 
     def _stacked_collector(self) -> StackedCollector:
@@ -152,6 +158,7 @@ class SeedRuns(Run):
     def log(self, stats: dict[str, Any], state: dict[str, Any] | None = None) -> None:
         """Each seed still training logs its row (its column of each (K,) statistic), checkpoints on
         schedule, is evaluated and may stop; the group prints one line; a signal stops them all."""
+        torch.set_num_threads(1)
         rows = []
         training = [(slot, k) for slot, k in enumerate(self.order) if bool(self.training[k])]
         for slot, _ in training:
