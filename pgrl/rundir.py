@@ -45,6 +45,14 @@ def exp_name(logger_kwargs: Mapping[str, Any] | None, algo: str, env_id: str) ->
     return (logger_kwargs or {}).get("exp_name") or f"{algo}-{env_id}"
 
 
+def refuse_used(run_dir: Path) -> None:
+    """The one-line refusal to write a run into a directory that holds one."""
+    raise PgrlError(
+        f"{str(run_dir)!r} already holds a run; choose another output directory, or replace it with "
+        "overwrite=True (the command line's --overwrite)"
+    )
+
+
 def prepare_run_dir(
     logger_kwargs: Mapping[str, Any] | None, algo: str, env_id: str, seed: int, overwrite: bool
 ) -> Path:
@@ -56,10 +64,7 @@ def prepare_run_dir(
     run_dir = Path(output_dir) if output_dir else default_run_dir(exp_name(logger_kwargs, algo, env_id), seed)
     if holds_run(run_dir):
         if not overwrite:
-            raise PgrlError(
-                f"{str(run_dir)!r} already holds a run; choose another output directory, or replace it with "
-                "overwrite=True (the command line's --overwrite)"
-            )
+            refuse_used(run_dir)
         for name in (PROGRESS, CHECKPOINT, BEST, CONFIG, EVAL):
             (run_dir / name).unlink(missing_ok=True)
         shutil.rmtree(run_dir / OLD_CHECKPOINTS, ignore_errors=True)

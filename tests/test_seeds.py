@@ -376,3 +376,11 @@ def test_seeds_obey_action_masks_and_scale_rewards_each_their_own(tmp_path):
         assert saved["reward_scaler"] is not None  # each seed's own statistics, restored when it resumes
         scales.append(saved["reward_scaler"]["rms"]["var"])
     assert scales[0] != scales[1] and len(results) == 2
+
+
+def test_a_used_seed_directory_is_refused_before_any_seed_is_written(tmp_path):
+    small_group("CartPole-v1", [1], tmp_path, epochs=1)  # a list of one seed: in <out>/s1 too
+    assert (tmp_path / "s1" / "checkpoint.pt").exists()
+    with pytest.raises(pgrl.PgrlError, match="s1' already holds a run"):
+        small_group("CartPole-v1", [2, 1], tmp_path, epochs=1)
+    assert not (tmp_path / "s2").exists()  # seed 2 came first, and nothing of it was written

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -21,6 +22,7 @@ from pgrl.config import Config
 from pgrl.envs.vector import make_env_fn
 from pgrl.errors import PgrlError
 from pgrl.networks import MLPActorCritic
+from pgrl.rundir import holds_run, refuse_used
 from pgrl.seeds.run import SeedRuns, member_arguments, start
 from pgrl.spaces import ObsLayout
 from pgrl.training.call import Call
@@ -71,17 +73,20 @@ def train(
     options = dict(arguments.pop("options", {}) or {})
     if options.get("resume") is not None:
         raise PgrlError("resume continues one seed's run: resume each seed's run directory on its own (one seed)")
+    calls = [member_arguments({**arguments, "options": options}, s) for s in seeds]
+    if not options.get("overwrite"):  # refused before any seed's run directory is written
+        for call in calls:
+            out = call["logger_kwargs"].get("output_dir")
+            if out and holds_run(Path(out)):
+                refuse_used(Path(out))
     why = why_one_after_another(config_class, {**arguments, "options": options}) if len(seeds) > 1 else "one seed"
     if why is not None:
         if len(seeds) > 1 and options.get("verbose", True):
             print(f"pgrl: seeds {' '.join(map(str, seeds))} train one after another: {why}")
         results = []
-        for s in seeds:
-            args = (
-                member_arguments({**arguments, "options": options}, s) if len(seeds) > 1 else {**arguments, "seed": s}
-            )
-            own = args.pop("options", options)
-            results.append(fn(**args, **own))
+        for call in calls:  # a list of one seed also trains in <output_dir>/s<seed>
+            own = call.pop("options")
+            results.append(fn(**call, **own))
         return results
     groups: list[SeedRuns] = []
 

@@ -316,5 +316,4 @@ def member_arguments(arguments: Mapping[str, Any], seed: int) -> dict[str, Any]:
 
 def start(config_class: type[Config], arguments: Mapping[str, Any], seeds: Sequence[int]) -> SeedRuns:
     """The group of ``seeds`` for an algorithm function's ``locals()`` (``seed`` its list of seeds)."""
-    members = [Run(build(config_class, member_arguments(arguments, s))) for s in seeds]
-    return SeedRuns(members)
+    return SeedRuns([Run(build(config_class, member_arguments(arguments, s))) for s in seeds])
