@@ -264,21 +264,24 @@ class Collector:
         self.ep_return[done] = 0.0
         self.ep_length[done] = 0
 
-    def state_dict(self) -> dict[str, Any]:
+    def state_dict(self, which: np.ndarray | None = None, envs: gym.vector.VectorEnv | None = None) -> dict[str, Any]:
         """The current observations, episode tallies and, where they allow it, the envs' own state
-        (see :mod:`pgrl.snapshot`), as plain data for a checkpoint."""
-        envs = vector_env_state(self.envs)
+        (see :mod:`pgrl.snapshot`), as plain data for a checkpoint. ``which`` (a bool (N,) mask) and
+        ``envs``: the state of those copies only, which ``envs`` steps (one agent's, :mod:`pgrl.seeds`)."""
+        which = np.ones(self.N, dtype=bool) if which is None else which
+        env_state = vector_env_state(self.envs if envs is None else envs)
         obs = None
-        if envs is not None:  # the observations matter only to envs that continue (images are large lists)
+        if env_state is not None:  # the observations matter only to envs that continue (images are large lists)
             try:
-                obs = encode(self.obs if isinstance(self.obs, dict | tuple) else np.asarray(self.obs))
+                obs = encode(self._rows(which) if isinstance(self.obs, dict | tuple) else np.asarray(self.obs)[which])
             except Unencodable:  # e.g. a Text part: the envs start afresh when resumed
-                envs = None
-        state = {"obs": obs, "ep_return": encode(self.ep_return), "ep_length": encode(self.ep_length), "envs": envs}
+                env_state = None
+        state = {"obs": obs, "ep_return": encode(self.ep_return[which]), "ep_length": encode(self.ep_length[which]),
+                 "envs": env_state}  # fmt: skip
         if self.next_step:
-            state["resetting"] = encode(self.resetting)
-        if self.mask is not None and envs is not None:  # an info mask comes with no observation: kept here
-            state["mask"] = encode(self.mask.numpy())
+            state["resetting"] = encode(self.resetting[which])
+        if self.mask is not None and env_state is not None:  # an info mask comes with no observation: kept here
+            state["mask"] = encode(self.mask[torch.from_numpy(which)].numpy())
         return state
 
     def load_state_dict(self, state: dict[str, Any] | None, reseed: int | None = None) -> bool:

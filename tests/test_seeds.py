@@ -384,3 +384,13 @@ def test_a_used_seed_directory_is_refused_before_any_seed_is_written(tmp_path):
     with pytest.raises(pgrl.PgrlError, match="s1' already holds a run"):
         small_group("CartPole-v1", [2, 1], tmp_path, epochs=1)
     assert not (tmp_path / "s2").exists()  # seed 2 came first, and nothing of it was written
+
+
+def test_a_seed_resumed_on_its_own_continues_its_episodes(tmp_path, capsys):
+    small_group("CartPole-v1", [0, 1], tmp_path, epochs=2)
+    saved = torch.load(tmp_path / "s1" / "checkpoint.pt", weights_only=True)
+    assert saved["collector"]["envs"] is not None and saved["collector"]["obs"] is not None  # its own copies'
+    capsys.readouterr()
+    pgrl.ppo(resume=str(tmp_path / "s1"), epochs=3, verbose=True)
+    out = capsys.readouterr().out
+    assert "Resuming ppo" in out and "cannot be restored" not in out

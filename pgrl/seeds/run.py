@@ -150,7 +150,7 @@ class SeedRuns(Run):
         self.collector = StackedCollector(self.all_envs, self.agents, cfg.segment_steps(), [m.rank_seed for m in self.members],
                                           RewardScalers(scalers) if scalers else None)  # fmt: skip
         for k, m in enumerate(self.members):  # what its checkpoints save of the collection
-            m.collector = _MemberState(scalers[k] if scalers else None)  # type: ignore[assignment]
+            m.collector = _MemberState(scalers[k] if scalers else None, self, k)  # type: ignore[assignment]
         return self.collector
 
     # ------------------------------------------------------------------------------------------ the epoch
@@ -218,6 +218,9 @@ class SeedRuns(Run):
             if slot not in keep:
                 for opt in self.optimizers.values():  # a stopped seed's checkpoints keep its last optimizer state
                     self.members[k].checkpoints.optimizers[opt.name].freeze()  # type: ignore[attr-defined]
+                state: Any = self.members[k].collector
+                if isinstance(state, _MemberState):  # and its envs' state
+                    state.freeze()
         index = torch.tensor(keep)
         self.order = [self.order[slot] for slot in keep]
         self.agents.narrow(keep)
@@ -277,14 +280,28 @@ class SeedRuns(Run):
 
 
 class _MemberState:
-    """What a member's checkpoint holds of the group's collection: its reward scaler (its envs start new
-    episodes when the seed is resumed on its own)."""
+    """What a member's checkpoint holds of the group's collection (as a single-seed run's collector state):
+    its reward scaler, its copies' observations and episode tallies and its envs' own state, so that the
+    seed resumed on its own continues its episodes."""
 
-    def __init__(self, reward_scaler: RewardScaler | None) -> None:
-        self.reward_scaler = reward_scaler
+    def __init__(self, reward_scaler: RewardScaler | None, group: SeedRuns, k: int) -> None:
+        self.reward_scaler, self.group, self.k = reward_scaler, group, k
+        self.frozen: dict[str, Any] | None = None
 
-    def state_dict(self) -> None:
-        return None
+    def state_dict(self) -> dict[str, Any] | None:
+        if self.frozen is not None:
+            return self.frozen
+        collector, order = self.group.collector, self.group.order
+        if collector is None or self.k not in order:
+            return None
+        which = np.zeros(collector.N, dtype=bool)
+        slot = order.index(self.k)
+        which[slot * collector.copies : (slot + 1) * collector.copies] = True
+        return collector.state_dict(which, self.group.members[self.k].envs)
+
+    def freeze(self) -> None:
+        """Keep the current state: the seed leaves the group and its envs stop."""
+        self.frozen = self.state_dict()
 
 
 def _column(value: Any, k: int) -> Any:
