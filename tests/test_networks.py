@@ -295,3 +295,14 @@ def test_agent_act_single_obs_box_is_clipped_1d_array():
     det = agent.act(obs, deterministic=True)
     assert isinstance(det, np.ndarray) and det.shape == (1,)
     env.close()
+
+
+def test_mlp_forward_is_sequentials_bit_for_bit():
+    from pgrl.networks import MLP, mlp
+
+    for activation in (torch.nn.Tanh, torch.nn.ReLU, torch.nn.ELU, torch.nn.Sigmoid):
+        torch.manual_seed(0)
+        net = mlp([5, 16, 16, 3], activation)
+        assert isinstance(net, MLP)
+        x = torch.randn(7, 5)
+        torch.testing.assert_close(net(x), torch.nn.Sequential(*net)(x), rtol=0, atol=0)
