@@ -107,7 +107,7 @@ def json_ac_kwargs(ac_kwargs: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # The activations whose module is a plain call of one torch function (the same op, the same bits).
-_FUNCTIONS: dict[type[nn.Module], Callable[[torch.Tensor], torch.Tensor]] = {
+LAYER_FUNCTIONS: dict[type[nn.Module], Callable[[torch.Tensor], torch.Tensor]] = {
     nn.Tanh: torch.tanh, nn.ReLU: torch.relu, nn.Sigmoid: torch.sigmoid, nn.Identity: lambda x: x,
 }  # fmt: skip
 
@@ -123,8 +123,8 @@ class MLP(nn.Sequential):
             if kind is nn.Linear:
                 linear: nn.Linear = layer  # type: ignore[assignment]
                 x = F.linear(x, linear.weight, linear.bias)
-            elif kind in _FUNCTIONS and not getattr(layer, "inplace", False):
-                x = _FUNCTIONS[kind](x)
+            elif kind in LAYER_FUNCTIONS and not getattr(layer, "inplace", False):
+                x = LAYER_FUNCTIONS[kind](x)
             else:
                 x = layer(x)
         return x

@@ -11,7 +11,7 @@ is parameter i of member k (:meth:`StackedActorCritic.copy_to`, and the optimize
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from pgrl.distributions import entropy_of_log_probs, masked
-from pgrl.networks import MLPActorCritic, MLPCategoricalActor, MLPCritic, MLPGaussianActor
+from pgrl.networks import LAYER_FUNCTIONS, MLPActorCritic, MLPCategoricalActor, MLPCritic, MLPGaussianActor
 
 
 def why_not_stackable(ac: Any) -> str | None:
@@ -38,7 +38,7 @@ class StackedMLP(nn.Module):
 
     def __init__(self, nets: Sequence[nn.Sequential]) -> None:
         super().__init__()
-        self.layers: list[tuple[nn.Parameter, nn.Parameter | None] | nn.Module] = []
+        self.layers: list[tuple[nn.Parameter, nn.Parameter | None] | Callable[[torch.Tensor], torch.Tensor]] = []
         for i, layer in enumerate(nets[0]):
             if isinstance(layer, nn.Linear):
                 linears: list[nn.Linear] = [net[i] for net in nets]  # type: ignore[misc]
@@ -51,7 +51,8 @@ class StackedMLP(nn.Module):
                 self.layers.append((weight, bias))
             else:
                 self.add_module(f"act{i}", layer)
-                self.layers.append(layer)
+                plain = type(layer) in LAYER_FUNCTIONS and not getattr(layer, "inplace", False)
+                self.layers.append(LAYER_FUNCTIONS[type(layer)] if plain else layer)  # type: ignore[arg-type]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(K, B, in) -> (K, B, out)."""
