@@ -80,8 +80,10 @@ class SeedRuns(Run):
         self.collector: StackedCollector | None = None  # type: ignore[assignment]
         self.interrupts = Interrupts(self, self._doing, self._stop_now, on_stale=self._stop)
         # The update's batched products over K agents are large enough to share out over the cores; the
-        # collection's per-step passes are not (their thread wake-ups would cost more than they save).
-        self.update_threads = max(1, min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1, 4))
+        # collection's per-step passes are not (their thread wake-ups would cost more than they save). At
+        # most the caller's torch threads (a grid worker's one: several processes already share the cores).
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+        self.update_threads = max(1, min(cores, first.threads.previous, 4))
         self.progress.line(f"Training seeds {' '.join(map(str, self.seeds))} together in one process")
 
     # ----------------------------------------------------------------------------------------- the parts
