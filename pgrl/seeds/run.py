@@ -59,8 +59,8 @@ class SeedRuns(Run):
             raise PgrlError(f"seeds {self.seeds} cannot train as one: {why}")
         # Each agent's own generator draws its actions' noise and its minibatches (seeded by its seed), so
         # what it learns does not depend on the seeds beside it.
-        self.generators = [torch.Generator().manual_seed(m.rank_seed) for m in members]
-        self.stacked = StackedActorCritic([m.agent.ac for m in members], self.generators)
+        generators = [torch.Generator().manual_seed(m.rank_seed) for m in members]
+        self.stacked = StackedActorCritic([m.agent.ac for m in members], generators)
         self.agents = StackedAgent([m.agent for m in members], self.stacked)
         self.agent = self.agents  # what the algorithm's loop trains: ``run.agent.ac`` is the stacked network
         self.training = torch.ones(len(members), dtype=torch.bool)  # by member
