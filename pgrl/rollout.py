@@ -223,7 +223,7 @@ class Collector:
         return self.agent.value(obs)
 
     def _rows(self, which: np.ndarray) -> Any:
-        """The current observations of the copies ``which`` (a bool (N,) mask)."""
+        """The current observations of the copies ``which`` (a bool (N,) mask, or indices)."""
         if isinstance(self.obs, dict):
             return {k: v[which] for k, v in self.obs.items()}
         if isinstance(self.obs, tuple):
@@ -273,7 +273,7 @@ class Collector:
         obs = None
         if env_state is not None:  # the observations matter only to envs that continue (images are large lists)
             try:
-                obs = encode(self._rows(which) if isinstance(self.obs, dict | tuple) else np.asarray(self.obs)[which])
+                obs = encode(self._rows(which))
             except Unencodable:  # e.g. a Text part: the envs start afresh when resumed
                 env_state = None
         state = {"obs": obs, "ep_return": encode(self.ep_return[which]), "ep_length": encode(self.ep_length[which]),

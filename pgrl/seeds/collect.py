@@ -156,15 +156,6 @@ class StackedAgent(Agent):
         return self.ac.value(self.obs_tensor(obs))  # type: ignore[no-any-return]
 
 
-def _take(obs: Any, rows: np.ndarray) -> Any:
-    """The copies ``rows`` of a batch of observations (arrays, or Dict / Tuple of arrays)."""
-    if isinstance(obs, dict):
-        return {key: _take(v, rows) for key, v in obs.items()}
-    if isinstance(obs, tuple):
-        return tuple(_take(v, rows) for v in obs)
-    return np.asarray(obs)[rows]
-
-
 def _split(obs: Any, k: int) -> list[Any]:
     """A batch of observations (arrays, or Dict / Tuple of arrays) cut into k equal parts along the copies."""
     if isinstance(obs, dict):
@@ -214,8 +205,8 @@ class StackedCollector(Collector):
     def narrow(self, keep: Sequence[int], envs: ConcatVectorEnv) -> None:
         """Keep only the agents ``keep`` (in that order), stepping ``envs`` (theirs) from where they are."""
         rows = np.concatenate([np.arange(k * self.copies, (k + 1) * self.copies) for k in keep])
+        self.obs = self._rows(rows)  # (indices in the order of keep)
         self.envs, self.agents, self.N = envs, len(keep), len(rows)
-        self.obs = _take(self.obs, rows)
         self.ep_return, self.ep_length, self.resetting = (
             self.ep_return[rows],
             self.ep_length[rows],

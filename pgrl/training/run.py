@@ -80,6 +80,16 @@ def _stops_on_error(method: _M) -> _M:
     return wrapper  # type: ignore[return-value]
 
 
+def _start_group(config_class: type[Config], arguments: Mapping[str, Any], seeds: list[int]) -> Run:
+    """The run of a list of seeds, made by the starter :func:`pgrl.seeds.train` set for this call."""
+    start_group = GROUP_START.get()
+    if start_group is None:
+        raise PgrlError("a list of seeds trains through an algorithm function, e.g. pgrl.ppo(seed=[0, 1])")
+    group = start_group(config_class, arguments, seeds)
+    assert isinstance(group.cfg, config_class)
+    return group
+
+
 class Run:
     """A training run (see the module docstring); made by :meth:`start`."""
 
@@ -93,12 +103,8 @@ class Run:
         """
         seeds = arguments.get("seed")
         if isinstance(seeds, list):  # K seeds as one: the group pgrl.seeds set up for this call makes the run
-            start_group = GROUP_START.get()
-            if start_group is None:
-                raise PgrlError("a list of seeds trains through an algorithm function, e.g. pgrl.ppo(seed=[0, 1])")
-            group = start_group(config_class, arguments, seeds)
-            assert isinstance(group.cfg, config_class)
-            return group, group.cfg
+            group = _start_group(config_class, arguments, seeds)
+            return group, group.cfg  # type: ignore[return-value]
         parts = build(config_class, arguments)
         cfg = parts.cfg
         assert isinstance(cfg, config_class)
