@@ -13,7 +13,8 @@ from pgrl.actions import mask_of
 from pgrl.agent import Agent
 from pgrl.envs.limits import env_label, warn_cut
 from pgrl.evaluate import EVAL_SEED_OFFSET, eval_copies, eval_envs, quotas, run_quotas
-from pgrl.seeds.collect import ConcatVectorEnv, StackedAgent
+from pgrl.seeds.collect import StackedAgent
+from pgrl.seeds.joined import side_by_side
 from pgrl.seeds.networks import StackedActorCritic
 from pgrl.training.epoch import Evaluations
 
@@ -27,7 +28,7 @@ def evaluate_together(
     first, K = evaluations[0], len(members)
     n = eval_copies(first.env, first.episodes)
     seeds = [ev.seed + EVAL_SEED_OFFSET for ev in evaluations]
-    envs = ConcatVectorEnv([eval_envs(first.env, n, s, first.max_ep_len) for s in seeds])
+    envs = side_by_side([eval_envs(first.env, n, s, first.max_ep_len) for s in seeds])
 
     def act(obs: Any, info: dict[str, Any]) -> np.ndarray:
         x = agents.obs_tensor(obs).reshape(K, n, -1)

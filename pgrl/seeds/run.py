@@ -26,8 +26,9 @@ from pgrl.normalize import RewardScaler
 from pgrl.optim import Optimizer
 from pgrl.progress import Progress, Quiet
 from pgrl.rollout import Rollout
-from pgrl.seeds.collect import ConcatVectorEnv, RewardScalers, StackedAgent, StackedCollector
+from pgrl.seeds.collect import RewardScalers, StackedAgent, StackedCollector
 from pgrl.seeds.evaluate import evaluate_together
+from pgrl.seeds.joined import side_by_side
 from pgrl.seeds.networks import StackedActorCritic, why_not_stackable
 from pgrl.seeds.optim import MemberOptimizer, StackedAdam, StackedOptimizer
 from pgrl.training.build import build
@@ -75,7 +76,7 @@ class SeedRuns(Run):
         )
         for m in members:  # their lines named by seed; the group prints one line per epoch for all
             m.progress = _SeedLines(self.progress, m.seed) if verbose else Quiet()
-        self.all_envs = ConcatVectorEnv([m.envs for m in members])
+        self.all_envs = side_by_side([m.envs for m in members])
         self.envs = self.all_envs
         self.collector: StackedCollector | None = None  # type: ignore[assignment]
         self.interrupts = Interrupts(self, self._doing, self._stop_now, on_stale=self._stop)
@@ -232,7 +233,7 @@ class SeedRuns(Run):
             for opt in self.optimizers.values():
                 self.members[k].checkpoints.optimizers[opt.name].k = slot  # type: ignore[attr-defined]
         if self.collector is not None:
-            self.collector.narrow(keep, ConcatVectorEnv([self.members[k].envs for k in self.order]))
+            self.collector.narrow(keep, side_by_side([self.members[k].envs for k in self.order]))
 
     # ------------------------------------------------------------------------------------- stopping early
 
