@@ -131,6 +131,26 @@ def ratios(rows: list[Row]) -> list[str]:
     return out
 
 
+def pgrl_rows(args: argparse.Namespace, seeds: list[int]) -> list[Row]:
+    """One round of pgrl's rows: one seed, the K seeds in one process, (unless skipped) K sequential runs."""
+    rows = [run_pgrl(args.env, seeds[:1], args.budget, args.epochs, together=False),
+            run_pgrl(args.env, seeds, args.budget, args.epochs, together=True)]  # fmt: skip
+    if not args.no_sequential:
+        rows.append(run_pgrl(args.env, seeds, args.budget, args.epochs, together=False))
+    return rows
+
+
+def median_row(rows: list[Row]) -> Row:
+    """The round whose wall time is the median (the lower one of an even count), its note saying so."""
+    if len(rows) == 1:
+        return rows[0]
+    ranked = sorted(rows, key=lambda r: r.wall_s)
+    chosen = ranked[(len(ranked) - 1) // 2]
+    walls = ", ".join(f"{r.wall_s:.1f}" for r in rows)
+    chosen.note = f"median of {len(rows)} rounds (wall s: {walls})"
+    return chosen
+
+
 def main(argv: list[str] | None = None) -> list[Row]:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     p.add_argument("--env", default="CartPole-v1")
@@ -140,13 +160,14 @@ def main(argv: list[str] | None = None) -> list[Row]:
     p.add_argument("--no-sequential", action="store_true", help="skip the K sequential runs")
     p.add_argument("--no-peers", action="store_true", help="skip PureJaxRL")
     p.add_argument("--peer-steps", type=float, default=5e5, help="PureJaxRL's steps per agent (its default 5e5)")
+    p.add_argument("--repeats", type=int, default=1,
+                   help="run pgrl's rows this many times, interleaved, and report each row's median wall time "
+                        "(this machine's timings vary by +-20%% from run to run)")  # fmt: skip
     p.add_argument("--json", help="also write the rows here")
     args = p.parse_args(argv)
     seeds = list(range(args.seeds))
-    rows = [run_pgrl(args.env, seeds[:1], args.budget, args.epochs, together=False),
-            run_pgrl(args.env, seeds, args.budget, args.epochs, together=True)]  # fmt: skip
-    if not args.no_sequential:
-        rows.append(run_pgrl(args.env, seeds, args.budget, args.epochs, together=False))
+    rounds = [pgrl_rows(args, seeds) for _ in range(max(1, args.repeats))]
+    rows = [median_row([r[i] for r in rounds]) for i in range(len(rounds[0]))]
     if not args.no_peers and args.env == "CartPole-v1":
         reason = purejaxrl().missing()
         if reason is None:

@@ -153,3 +153,15 @@ def test_epoch_profile(capsys: pytest.CaptureFixture[str]) -> None:
     assert "  the rest (bookkeeping)" in out and out.splitlines()[-1].startswith("steps/s (cpu time)")
     assert parts["steps/s"] > 0
     assert (Optimizer.step, Collector.__init__) == (step, init)  # pgrl is as before the profile
+
+
+def test_seeds_benchmark_rows_and_the_median_of_rounds(capsys: pytest.CaptureFixture[str]) -> None:
+    seeds = load("seeds")
+    rows = seeds.main(["--env", "CartPole-v1", "--seeds", "2", "--budget", "preset", "--epochs", "1",
+                       "--no-sequential", "--no-peers"])  # fmt: skip
+    assert [(r.system, r.agents, len(r.steps)) for r in rows] == [("pgrl", 1, 1), ("pgrl, one process", 2, 2)]
+    assert all(r.steps == [2048] * r.agents and r.wall_s > r.train_s > 0 for r in rows)
+    assert "K seeds in one process / one seed, wall:" in capsys.readouterr().out
+    rounds = [seeds.Row("pgrl", 1, wall, 1.0, [10], 1) for wall in (5.0, 3.0, 4.0, 9.0)]
+    chosen = seeds.median_row(rounds)
+    assert chosen.wall_s == 4.0 and chosen.note == "median of 4 rounds (wall s: 5.0, 3.0, 4.0, 9.0)"
