@@ -232,3 +232,25 @@ MUJOCO_PPO: dict[str, Any] = {
 }
 for _env in MUJOCO_V5:
     PRESETS["ppo"][_env] = dict(MUJOCO_PPO)
+
+# MuJoCo v5 for ARS (issue 15): V2-t with a linear policy as Mania et al. 2018 ran it on these envs, their
+# hyperparameters table (step size alpha, directions N, kept directions b, noise nu) and the reward shift of
+# their code (1 for Hopper, Walker2d and Ant, 5 for Humanoid: the alive bonus taken off the ranked returns);
+# Swimmer as their V1 (no observation normalisation, its best there); their policy a = M x has no bias.
+# Not tuned here. Budgets: iterations of 2N episodes of <= 1,000 steps (Hopper's 300: <= 4.8M steps;
+# HalfCheetah's 100: 6.4M); shorten with --epochs.
+ARS_MUJOCO: dict[str, dict[str, Any]] = {
+    "Swimmer-v5": {"n_directions": 1, "top_b": 1, "step_size": 0.02, "noise_std": 0.01, "norm_obs": False,
+                   "epochs": 500},
+    "Hopper-v5": {"n_directions": 8, "top_b": 4, "step_size": 0.01, "noise_std": 0.025, "reward_shift": 1.0,
+                  "epochs": 300},
+    "HalfCheetah-v5": {"n_directions": 32, "top_b": 4, "step_size": 0.02, "noise_std": 0.03, "epochs": 100},
+    "Walker2d-v5": {"n_directions": 40, "top_b": 30, "step_size": 0.025, "noise_std": 0.01, "reward_shift": 1.0,
+                    "epochs": 300},
+    "Ant-v5": {"n_directions": 60, "top_b": 20, "step_size": 0.015, "noise_std": 0.025, "reward_shift": 1.0,
+               "epochs": 300},
+    "Humanoid-v5": {"n_directions": 230, "top_b": 230, "step_size": 0.02, "noise_std": 0.0075,
+                    "reward_shift": 5.0, "epochs": 300},
+}  # fmt: skip
+for _env, _preset in ARS_MUJOCO.items():
+    PRESETS["ars"][_env] = {**_preset, "bias": False}

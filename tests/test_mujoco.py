@@ -103,6 +103,23 @@ def test_every_mujoco_v5_env_has_a_ppo_preset_with_the_reference_details() -> No
         assert cfg.epochs * cfg.steps_per_epoch == 999_424
 
 
+def test_ars_runs_the_mujoco_envs_with_the_papers_v2_t_hyperparameters(tmp_path: Path) -> None:
+    paper = {"Hopper-v5": (8, 4, 0.01, 0.025, 1.0), "HalfCheetah-v5": (32, 4, 0.02, 0.03, 0.0),
+             "Walker2d-v5": (40, 30, 0.025, 0.01, 1.0), "Ant-v5": (60, 20, 0.015, 0.025, 1.0),
+             "Humanoid-v5": (230, 230, 0.02, 0.0075, 5.0), "Swimmer-v5": (1, 1, 0.02, 0.01, 0.0)}  # fmt: skip
+    for env_id, (n, b, alpha, nu, shift) in paper.items():
+        cfg: Any = ALGORITHMS["ars"].config.resolve(env_id, {})
+        assert (cfg.n_directions, cfg.top_b, cfg.step_size, cfg.noise_std, cfg.reward_shift) == (n, b, alpha, nu, shift)
+        assert (cfg.norm_obs, cfg.hidden_sizes, cfg.bias) == (env_id != "Swimmer-v5", (), False), env_id
+    # `pgrl train ars --env Hopper-v5` takes it: 2 x 8 copies, a linear policy without bias
+    _, history = pgrl.ars("Hopper-v5", epochs=1, max_ep_len=8, seed=0, verbose=False, eval_episodes=0,
+                          logger_kwargs={"output_dir": str(tmp_path)})  # fmt: skip
+    assert 16 <= history[0]["TotalEnvInteracts"] <= 16 * 8
+    saved = json.loads((tmp_path / "config.json").read_text())["hyperparameters"]
+    assert (saved["n_directions"], saved["reward_shift"], saved["bias"]) == (8, 1.0, False)
+    assert [tuple(p.shape) for p in pgrl.load(tmp_path).ac.pi.mu_net.parameters()] == [(3, 11)]
+
+
 @pytest.mark.parametrize("algo", ["ppo", "vpg", "a2c", "reinforce", "ars"])
 def test_one_epoch_of_every_algorithm_on_hopper(tmp_path: Path, algo: str) -> None:
     small = dict(n_directions=2, top_b=1) if algo == "ars" else dict(num_envs=2, steps_per_epoch=64)
