@@ -19,6 +19,21 @@ from pgrl.nan_guard import NanGuard
 from pgrl.optim import Optimizer
 
 
+def rows_of(tensors: Sequence[torch.Tensor], K: int) -> torch.Tensor:
+    """(K, ...) tensors as one (K, D) matrix, agent k's entries in row k (one copy: a few ops, not a few per
+    tensor, which for a small network cost more than the arithmetic)."""
+    return torch.cat([t.reshape(K, -1) for t in tensors], dim=1)
+
+
+def per_agent(values: torch.Tensor, like: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """(K,) values viewed to broadcast over each (K, ...) tensor of ``like`` (one view per dimension count)."""
+    views: dict[int, torch.Tensor] = {}
+    for t in like:
+        if t.dim() not in views:
+            views[t.dim()] = values.view((-1,) + (1,) * (t.dim() - 1))
+    return [views[t.dim()] for t in like]
+
+
 class StackedAdam:
     """Adam (Kingma and Ba 2015, torch.optim.Adam's arithmetic) on (K, ...) parameters, one step count per agent."""
 
@@ -72,17 +87,14 @@ class StackedAdam:
         params: list[torch.Tensor] = [self.params[i] for i in live]
         grads = [p.grad for p in params]
         m, v = [self.exp_avg[i] for i in live], [self.exp_avg_sq[i] for i in live]
-        per_agent = [(self.agents,) + (1,) * (p.dim() - 1) for p in params]
         torch._foreach_lerp_(m, grads, 1 - beta1)  # type: ignore[arg-type]
         torch._foreach_mul_(v, beta2)
         torch._foreach_addcmul_(v, grads, grads, 1 - beta2)  # type: ignore[arg-type]
         denom = torch._foreach_sqrt(v)
-        torch._foreach_div_(
-            denom, [root_correction.to(p.dtype).view(s) for p, s in zip(params, per_agent, strict=True)]
-        )
+        torch._foreach_div_(denom, per_agent(root_correction.to(params[0].dtype), params))
         torch._foreach_add_(denom, eps)
         update = torch._foreach_div(m, denom)
-        torch._foreach_mul_(update, [step_size.to(p.dtype).view(s) for p, s in zip(params, per_agent, strict=True)])
+        torch._foreach_mul_(update, per_agent(step_size.to(params[0].dtype), params))
         torch._foreach_sub_(params, update)
 
     def narrow(self, index: torch.Tensor) -> None:
@@ -144,16 +156,16 @@ class StackedOptimizer(Optimizer):
         self.adam.zero_grad()
         torch.where(on, loss, torch.zeros_like(loss)).sum().backward()
         params = [p for p in self.params if p.grad is not None]
+        grads: list[torch.Tensor] = [p.grad for p in params]  # type: ignore[misc]
         K = self.adam.agents
-        norms = torch.stack([p.grad.reshape(K, -1).pow(2).sum(-1) for p in params]).sum(0).sqrt()  # type: ignore[union-attr]
+        norms = torch.linalg.vector_norm(rows_of(grads, K), dim=1)  # each agent's global norm, (K,)
         on &= self._finite(on, torch.isfinite(norms), "gradient norm", norms)
         if self.max_grad_norm is not None:
             coef = (self.max_grad_norm / (norms + 1e-6)).clamp(max=1.0)
-            for p in params:
-                p.grad.mul_(coef.view((K,) + (1,) * (p.dim() - 1)))  # type: ignore[union-attr]
+            torch._foreach_mul_(grads, per_agent(coef, grads))
         undo = self._snapshot() if any(g.policy == "skip" for g in self.guards) else None
         self.adam.step(on)
-        finite = torch.stack([torch.isfinite(p.detach()).reshape(K, -1).all(-1) for p in self.params]).all(0)
+        finite = torch.isfinite(rows_of([p.detach() for p in self.params], K)).all(1)
         bad = on & ~finite
         if bool(bad.any()):
             self._restore(bad, undo)
