@@ -87,10 +87,17 @@ class RewardScaler:
         self.returns = np.zeros(num_envs, dtype=np.float64)
         self.gamma, self.clip, self.epsilon = gamma, clip, epsilon
 
-    def __call__(self, rewards: np.ndarray, done: np.ndarray) -> np.ndarray:
-        """The scaled rewards (N,) float32 of one vector step; ``done`` (N,) bool: the episodes that ended."""
+    def __call__(self, rewards: np.ndarray, done: np.ndarray, counted: np.ndarray | None = None) -> np.ndarray:
+        """The scaled rewards (N,) float32 of one vector step; ``done`` (N,) bool: the episodes that ended.
+
+        ``counted`` (N,) bool: the copies whose step is a step of an episode (default all). A NEXT_STEP
+        vector env's reset step is none (reward 0, learned from by no one): its return is not folded in, so
+        the statistics are those of the same episodes stepped in SAME_STEP mode."""
         self.returns = self.returns * self.gamma + rewards
-        self.rms.update(self.returns)
+        if counted is None:
+            self.rms.update(self.returns)
+        elif counted.any():
+            self.rms.update(self.returns[counted])
         scaled = np.clip(rewards / np.sqrt(self.rms.var + self.epsilon), -self.clip, self.clip)
         self.returns[done] = 0.0
         return scaled.astype(np.float32)

@@ -197,7 +197,7 @@ class Collector:
             if self.masked:
                 self.mask = self._mask(self.obs, info)
             done = term | trunc
-            buf.rewards[t] = r if scale is None else scale(r, done)
+            buf.rewards[t] = r if scale is None else scale(r, done, ~self.resetting if self.next_step else None)
             buf.terminated[t] = term
             buf.truncated[t] = trunc
             self.ep_return += r  # the env's own reward, scaled or not for the learner

@@ -23,20 +23,22 @@ from pgrl.agent import Agent
 from pgrl.batch import make_batch
 from pgrl.envs.vector import has_native_vectorization, make_vec_env, resolve_vectorization
 from pgrl.errors import PgrlError
+from pgrl.normalize import RewardScaler
 from pgrl.rollout import Collector
 from tests.test_rollout import KnownValueAC
 
 GAMMA, LAM = 0.9, 0.8
 
 
-def collect(counting_env, mode: AutoresetMode, T: int, max_ep_len: int | None, **env_kwargs):
+def collect(counting_env, mode: AutoresetMode, T: int, max_ep_len: int | None, reward_scaler=None, **env_kwargs):
     def fn() -> gym.Env:
         env: gym.Env = counting_env(**env_kwargs)
         return gym.wrappers.TimeLimit(env, max_ep_len) if max_ep_len else env
 
     envs = gym.vector.SyncVectorEnv([fn, fn], autoreset_mode=mode)
     ac = KnownValueAC(envs.single_observation_space, envs.single_action_space)
-    collector = Collector(envs, Agent(ac, envs.single_observation_space, envs.single_action_space), T, seed=0)
+    agent = Agent(ac, envs.single_observation_space, envs.single_action_space)
+    collector = Collector(envs, agent, T, seed=0, reward_scaler=reward_scaler)
     torch.manual_seed(0)
     ro = collector.collect()
     envs.close()
@@ -71,6 +73,18 @@ def test_next_step_collection_sees_the_same_transitions_as_same_step(counting_en
     assert nxt.num_steps == 30 and nxt.num_transitions == 24 == same.num_transitions
     if max_ep_len:  # a truncation bootstraps from V(true final obs) = V([3]) = 103, in both modes
         assert (nxt.next_values[nxt.truncated] == 103.0).all() and nxt.truncated.any()
+
+
+def test_reward_scaling_counts_no_reset_step(counting_env):
+    scalers = {mode: RewardScaler(2, GAMMA) for mode in AutoresetMode if mode != AutoresetMode.DISABLED}
+    same = collect(counting_env, AutoresetMode.SAME_STEP, 12, 3, scalers[AutoresetMode.SAME_STEP], episode_len=4)
+    nxt = collect(counting_env, AutoresetMode.NEXT_STEP, 16, 3, scalers[AutoresetMode.NEXT_STEP], episode_len=4)
+    # the same episodes' returns in the statistics (the reset steps' zeros left out), the same scaled rewards
+    same_rms, next_rms = scalers[AutoresetMode.SAME_STEP].rms, scalers[AutoresetMode.NEXT_STEP].rms
+    assert next_rms.count == same_rms.count == pytest.approx(24 + 1e-4)
+    np.testing.assert_allclose([next_rms.mean, next_rms.var], [same_rms.mean, same_rms.var], rtol=1e-12)
+    assert [row[:12] for row in transitions(nxt)] == [row[:12] for row in transitions(same)]
+    assert not np.allclose(same.rewards, 1.0)  # scaled
 
 
 def test_reset_steps_are_left_out_of_the_batch_and_advantages_do_not_cross_them(counting_env):

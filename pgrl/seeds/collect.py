@@ -173,9 +173,11 @@ class RewardScalers:
     def __init__(self, scalers: Sequence[RewardScaler]) -> None:
         self.scalers = list(scalers)
 
-    def __call__(self, rewards: np.ndarray, done: np.ndarray) -> np.ndarray:
-        parts = zip(self.scalers, np.split(rewards, len(self.scalers)), np.split(done, len(self.scalers)), strict=True)
-        return np.concatenate([s(r, d) for s, r, d in parts])
+    def __call__(self, rewards: np.ndarray, done: np.ndarray, counted: np.ndarray | None = None) -> np.ndarray:
+        K = len(self.scalers)
+        counts = np.split(counted, K) if counted is not None else [None] * K
+        parts = zip(self.scalers, np.split(rewards, K), np.split(done, K), counts, strict=True)
+        return np.concatenate([s(r, d, c) for s, r, d, c in parts])
 
 
 class StackedCollector(Collector):
