@@ -7,8 +7,8 @@ number (here ~86 us a call for 20 copies, ~104 us for 200), so K seeds' envs sid
 copies would draw every start state from its one random generator, so the seeds would no longer be apart;
 :class:`JoinedCartPoles` steps one big env and redraws each reset copy's start state from its own seed's env,
 exactly as that env would have drawn it. The physics act on each copy alone, so every seed's copies see what
-they would see in their own env (tests/test_seeds.py compares the two step by step), and each seed's env
-keeps its state current (views into the big env's arrays), so its checkpoint and resume are unchanged.
+they would see in their own env (tests/test_seeds_joined.py compares the two step by step), and each seed's
+env keeps its state current (views into the big env's arrays), so its checkpoint and resume are unchanged.
 """
 
 from __future__ import annotations
