@@ -94,6 +94,21 @@ def test_watch_cli(run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[
     assert iio.imread(gif, index=None).shape[1:] == (H, W, 3)
 
 
+def test_watch_random_takes_env_kwargs_and_wrappers(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Sutton and Barto's reward (0 a step, -1 at the fall) and a 5-step time limit, as pgrl train takes them
+    out = tmp_path / "random.gif"
+    argv = ["watch", "--random", "--env", "CartPole-v1", "--env-kwargs", "sutton_barto_reward=true",
+            "--wrapper", "gymnasium.wrappers:TimeLimit", "max_episode_steps=5", "--episodes", "3", "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    episodes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("episode ")]
+    assert len(episodes) == 3
+    for line in episodes:
+        ret, length = line.split("return ", 1)[1].split(", length ")
+        assert float(ret) in (0.0, -1.0) and int(length) <= 5
+    assert main(["watch", "--random", "--env-kwargs", "a=1", "--out", str(out)]) == 2
+    assert "go with --env ID" in capsys.readouterr().err
+
+
 def test_watch_cli_errors(run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["watch", "--out", str(tmp_path / "x.mp4")]) == 2
     assert "--random --env" in capsys.readouterr().err

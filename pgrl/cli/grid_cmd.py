@@ -12,7 +12,7 @@ import argparse
 import sys
 from typing import Any
 
-from pgrl.envs.named import parse_kwargs
+from pgrl.cli.env_flags import add_env_kwargs_flags, env_kwargs_options
 from pgrl.errors import PgrlError
 from pgrl.grid import Grid, failure_line, parse_setting
 
@@ -35,10 +35,7 @@ def add_parser(sub: Any, help: str) -> None:
         help="a hyperparameter and its values (ints, floats, true/false, [a,b] lists, strings); repeatable",
     )
     p.add_argument("--out", required=True, help="the grid's directory")
-    p.add_argument("--env-kwargs", nargs="+", metavar="KEY=VALUE", help="keyword arguments for gymnasium.make (JSON "
-                   "values), for every run (as pgrl train's)")  # fmt: skip
-    p.add_argument("--wrapper", dest="wrappers", action="append", nargs="+", metavar="ARG",
-                   help="a wrapper module:Class [KEY=VALUE ...] for every run; repeatable (as pgrl train's)")  # fmt: skip
+    add_env_kwargs_flags(p, "; for every run")
     p.add_argument("--workers", type=int, help="runs at once on the local pool (default: number of CPUs)")
     p.add_argument("--ray", action="store_true", help="run on Ray (a new local cluster unless --ray-address)")
     p.add_argument("--ray-address", metavar="ADDR", help="join this Ray cluster (implies --ray)")
@@ -62,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         if name in hyperparameters:
             raise PgrlError(f"--set {name} given twice; list its values once: {name}=V1,V2")
         hyperparameters[name] = values
-    env_options = env_options_of(args)
+    env_options = env_kwargs_options(args)
     grid = Grid(args.out, algos=args.algo, envs=args.env, seeds=args.seeds, eval_episodes=args.eval_episodes,
                 env_kwargs=env_options.get("env_kwargs"), wrappers=env_options.get("wrappers"),
                 **hyperparameters)  # fmt: skip
@@ -84,13 +81,3 @@ def run(args: argparse.Namespace) -> int:
         bad_input = all(r.get("bad_input") for r in summary.results if r["status"] == "failed")
         return 2 if bad_input else 1  # 2: the runs refused their input, as pgrl train does
     return 0
-
-
-def env_options_of(args: argparse.Namespace) -> dict[str, Any]:
-    """--env-kwargs and --wrapper as the grid's env_kwargs and wrappers (those given)."""
-    out: dict[str, Any] = {}
-    if args.env_kwargs:
-        out["env_kwargs"] = parse_kwargs(args.env_kwargs)
-    if args.wrappers:
-        out["wrappers"] = [(w[0], parse_kwargs(w[1:], f"--wrapper {w[0]}")) for w in args.wrappers]
-    return out

@@ -20,9 +20,9 @@ from pgrl import distributed
 from pgrl.algos.registry import ALGORITHMS, AlgoInfo
 from pgrl.algos.signature import in_signature_order
 from pgrl.checkpoint import load_config
+from pgrl.cli.env_flags import add_env_flags, env_options
 from pgrl.config import Hyperparameter
 from pgrl.envs import DEFAULT_EPISODE_CAP
-from pgrl.envs.named import parse_kwargs
 from pgrl.errors import PgrlError
 from pgrl.presets import PRESETS
 from pgrl.rundir import EVAL
@@ -48,53 +48,6 @@ def add_hyperparameter_flag(p: argparse.ArgumentParser, algo: str, hp: Hyperpara
         p.add_argument(flag, dest=hp.name, help=help_text)
     else:
         p.add_argument(flag, dest=hp.name, type=kind, default=None, metavar=kind.__name__.upper(), help=help_text)
-
-
-def add_env_flags(p: argparse.ArgumentParser) -> None:
-    """--env, --env-kwargs, --wrapper and the pixel preprocessing flags (pgrl.envs.named)."""
-    p.add_argument(
-        "--env",
-        help="gymnasium env id, e.g. CartPole-v1 (required unless --resume); an env a package registers: "
-        "module:EnvId (minigrid:MiniGrid-Empty-5x5-v0), or module.function:EnvId for a registering function "
-        "(minatar.gym.register_envs:MinAtar/Breakout-v1)",
-    )
-    p.add_argument(
-        "--env-kwargs",
-        nargs="+",
-        metavar="KEY=VALUE",
-        help="keyword arguments for gymnasium.make, each VALUE a JSON literal (is_slippery=false, map_name=8x8: "
-        "a VALUE that is not JSON is a string); recorded for eval, watch and resume",
-    )
-    p.add_argument(
-        "--wrapper",
-        dest="wrappers",
-        action="append",
-        nargs="+",
-        metavar="ARG",
-        help="a wrapper module:Class with optional KEY=VALUE (JSON) arguments, e.g. --wrapper "
-        "gymnasium.wrappers:FrameStackObservation stack_size=4; repeatable, applied in order",
-    )
-    p.add_argument("--atari-preprocessing", action="store_true", default=None,
-                   help="gymnasium's AtariPreprocessing (84x84 grayscale, frame skip 4; pass --env-kwargs frameskip=1)")  # fmt: skip
-    p.add_argument("--grayscale", action="store_true", default=None, help="gymnasium's GrayscaleObservation")
-    p.add_argument("--resize", type=int, nargs=2, metavar=("H", "W"), help="gymnasium's ResizeObservation")
-    p.add_argument("--frame-stack", type=int, metavar="N", help="gymnasium's FrameStackObservation of N frames")
-
-
-def env_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The env's run options from --env-kwargs, --wrapper and the pixel flags (those given)."""
-    wrappers = None
-    if args.wrappers:
-        wrappers = [(w[0], parse_kwargs(w[1:], f"--wrapper {w[0]}")) for w in args.wrappers]
-    options = {
-        "env_kwargs": parse_kwargs(args.env_kwargs) if args.env_kwargs else None,
-        "wrappers": wrappers,
-        "atari_preprocessing": args.atari_preprocessing,
-        "grayscale": args.grayscale,
-        "resize": tuple(args.resize) if args.resize else None,
-        "frame_stack": args.frame_stack,
-    }
-    return {k: v for k, v in options.items() if v is not None}
 
 
 def hyperparameter_flags(info: AlgoInfo) -> tuple[list[Hyperparameter], list[Hyperparameter]]:

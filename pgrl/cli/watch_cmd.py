@@ -11,8 +11,10 @@ from typing import Any
 
 import numpy as np
 
+from pgrl.cli.env_flags import add_env_kwargs_flags, env_kwargs_options
 from pgrl.envs import DEFAULT_EPISODE_CAP
 from pgrl.envs.limits import env_label
+from pgrl.envs.named import name_env
 from pgrl.errors import PgrlError
 from pgrl.watch import (
     check_options,
@@ -38,6 +40,7 @@ def add_parser(sub: Any, help: str) -> None:
     p.add_argument("--episodes", type=int, default=1, help="number of episodes (default 1)")
     p.add_argument("--seed", type=int, default=0, help="episode k starts from reset(seed=SEED + k) (default 0)")
     p.add_argument("--env", help="gymnasium env id (default: the run's env; needed with --random and no RUN_DIR)")
+    add_env_kwargs_flags(p, " (with --env; a run's own env has its recorded ones)")
     p.add_argument("--random", action="store_true", help="uniformly random actions instead of the agent")
     p.add_argument("--stochastic", action="store_true", help="sample actions instead of taking the policy's mode")
     p.add_argument(
@@ -54,7 +57,10 @@ def run(args: argparse.Namespace) -> int:
     check_options(args.episodes, args.seed, args.fps, args.max_ep_len)
     if args.run_dir is None and not args.random:
         raise PgrlError("give a RUN_DIR to watch a trained agent, or --random --env ID for a random policy")
-    agent, env, run_max_ep_len, policy = resolve_policy(args.run_dir, args.env, args.random)
+    options = env_kwargs_options(args)
+    if options and args.env is None:
+        raise PgrlError("--env-kwargs and --wrapper go with --env ID; a run's own env already has its recorded ones")
+    agent, env, run_max_ep_len, policy = resolve_policy(args.run_dir, name_env(args.env, **options), args.random)
     returns: list[float] = []
     count = 0
 
