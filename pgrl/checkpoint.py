@@ -100,10 +100,23 @@ def load_checkpoint(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     return state
 
 
+def _runs_inside(directory: str | os.PathLike[str]) -> str:
+    """", e.g. 'D/s0' (it holds N runs: ...)" when ``directory`` holds runs one level down (a group of seeds'
+    --out, or a grid's variant), else ""."""
+    try:
+        runs = sorted(p.name for p in Path(directory).iterdir() if (p / CONFIG).is_file())
+    except OSError:
+        return ""
+    if not runs:
+        return ""
+    shown = ", ".join(runs[:5]) + (", ..." if len(runs) > 5 else "")
+    return f", e.g. {str(Path(directory) / runs[0])!r} (it holds {len(runs)} runs: {shown})"
+
+
 def load_config(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     path = Path(run_dir) / CONFIG
     if not path.exists():
-        raise PgrlError(f"no {CONFIG} in {str(run_dir)!r}; pass the directory of a pgrl run")
+        raise PgrlError(f"no {CONFIG} in {str(run_dir)!r}; pass the directory of a pgrl run{_runs_inside(run_dir)}")
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
     except OSError as e:

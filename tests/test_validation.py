@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import shutil
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
@@ -255,10 +256,15 @@ def test_resume_refusals(finished_run: Path, extra: list[str], message: str) -> 
     assert message in one_line_error("train", "ppo", "--resume", str(finished_run), "--quiet", *extra)
 
 
-def test_resume_of_a_directory_without_a_run(tmp_path: Path) -> None:
+def test_resume_of_a_directory_without_a_run(tmp_path: Path, finished_run: Path) -> None:
     assert one_line_error("train", "ppo", "--resume", str(tmp_path)).startswith(
         f"no config.json in {str(tmp_path)!r}; pass the directory of a pgrl run"
     )
+    # a group of seeds' --out (or a grid's variant) holds runs one level down: the message names them
+    for seed in (3, 4):
+        shutil.copytree(finished_run, tmp_path / "group" / f"s{seed}")
+    error = one_line_error("eval", str(tmp_path / "group"))
+    assert error.endswith(f"e.g. {str(tmp_path / 'group' / 's3')!r} (it holds 2 runs: s3, s4)"), error
 
 
 def test_resume_with_the_same_flags_again(finished_run: Path, tmp_path: Path) -> None:
