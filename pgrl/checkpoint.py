@@ -101,8 +101,8 @@ def load_checkpoint(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def _runs_inside(directory: str | os.PathLike[str]) -> str:
-    """", e.g. 'D/s0' (it holds N runs: ...)" when ``directory`` holds runs one level down (a group of seeds'
-    --out, or a grid's variant), else ""."""
+    """The end of the message for a directory that holds runs one level down (a group of seeds' --out, or
+    a grid's variant): ", e.g. 'D/s0' (it holds N runs: ...)"; else ""."""
     try:
         runs = sorted(p.name for p in Path(directory).iterdir() if (p / CONFIG).is_file())
     except OSError:
