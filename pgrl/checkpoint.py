@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
@@ -104,7 +105,8 @@ def _runs_inside(directory: str | os.PathLike[str]) -> str:
     """The end of the message for a directory that holds runs one level down (a group of seeds' --out, or
     a grid's variant): ", e.g. 'D/s0' (it holds N runs: ...)"; else ""."""
     try:
-        runs = sorted(p.name for p in Path(directory).iterdir() if (p / CONFIG).is_file())
+        names = [p.name for p in Path(directory).iterdir() if (p / CONFIG).is_file()]
+        runs = sorted(names, key=lambda n: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", n)])  # s2 < s10
     except OSError:
         return ""
     if not runs:
