@@ -394,3 +394,64 @@ def test_a_seed_resumed_on_its_own_continues_its_episodes(tmp_path, capsys):
     pgrl.ppo(resume=str(tmp_path / "s1"), epochs=3, verbose=True)
     out = capsys.readouterr().out
     assert "Resuming ppo" in out and "cannot be restored" not in out
+
+
+def test_a_groups_directory_resumes_its_seeds_as_a_group(tmp_path, capsys):
+    import os
+    import signal
+
+    from pgrl.seeds.optim import StackedAdam
+
+    def interrupt(epoch, row, agent):
+        if agent.config["seed"] == 1 and epoch == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(TrainingInterrupted):
+        small_group("CartPole-v1", [0, 1], tmp_path, epochs=3, callback=interrupt, norm_obs=True, norm_reward=True)
+    saved = {s: torch.load(tmp_path / f"s{s}" / "checkpoint.pt", weights_only=True) for s in (0, 1)}
+    loaded = []  # each seed's Adam slice as the group loads it from its checkpoint
+    original = StackedAdam.load_member
+
+    def spy(self, k, state):
+        original(self, k, state)
+        loaded.append((k, {i: (self.exp_avg[i][k].clone(), float(self.steps[k])) for i in range(len(self.params))}))
+
+    from pgrl.seeds.run import SeedRuns
+    from pgrl.snapshot import decode
+
+    rows = []  # the group's observations right after the seeds' collections were restored
+    restore = SeedRuns._restore_collection
+
+    def spy_rows(self, scalers):
+        restore(self, scalers)
+        rows.append(np.array(self.collector.obs, copy=True))
+
+    StackedAdam.load_member, SeedRuns._restore_collection = spy, spy_rows
+    try:
+        capsys.readouterr()
+        results = pgrl.ppo(resume=str(tmp_path), verbose=True)  # the group's --out: its seeds resume together
+    finally:
+        StackedAdam.load_member, SeedRuns._restore_collection = original, restore
+    copies = len(rows[0]) // 2  # each seed's copies go on from the observations its checkpoint holds
+    for k, s in enumerate((0, 1)):
+        np.testing.assert_array_equal(rows[0][k * copies : (k + 1) * copies], decode(saved[s]["collector"]["obs"]))
+    out = capsys.readouterr().out
+    assert "together in one process" in out and out.count("Resuming ppo") >= 2
+    assert [[row["Epoch"] for row in h] for _, h in results] == [[1, 2, 3], [1, 2, 3]]
+    for k, state in loaded:  # the slices are the checkpoints' moments and step counts
+        adam = saved[k]["optimizers"]["ac"]["state"]
+        for i, (exp_avg, step) in state.items():
+            torch.testing.assert_close(exp_avg, adam[i]["exp_avg"].reshape(exp_avg.shape))
+            assert step == float(adam[i]["step"])
+    assert sorted(k for k, _ in loaded) == [0, 1]
+    for s in (0, 1):  # each went on from its checkpoint: its steps, its Adam count, its statistics
+        after = torch.load(tmp_path / f"s{s}" / "checkpoint.pt", weights_only=True)
+        assert after["epoch"] == 3 and after["total_steps"] == 3 * 256
+        assert after["optimizers"]["ac"]["state"][0]["step"] > saved[s]["optimizers"]["ac"]["state"][0]["step"]
+        assert after["obs_rms"]["count"] > saved[s]["obs_rms"]["count"]
+        assert after["reward_scaler"]["rms"]["count"] > saved[s]["reward_scaler"]["rms"]["count"]
+    # seeds at different epochs are refused in one line; a seed's own directory still resumes alone
+    _, history = pgrl.ppo(resume=str(tmp_path / "s0"), epochs=4, verbose=False)
+    assert history[-1]["Epoch"] == 4
+    with pytest.raises(pgrl.PgrlError, match="stopped at different epochs"):
+        pgrl.ppo(resume=str(tmp_path), epochs=5, verbose=False)

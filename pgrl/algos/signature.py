@@ -69,6 +69,11 @@ def algorithm(config_class: type[Config]) -> Callable[[F], F]:
         def with_seeds(*args: Any, **kwargs: Any) -> Any:
             """A list of seeds trains them together (:mod:`pgrl.seeds`): one (agent, history) per seed."""
             seed = args[seed_at] if len(args) > seed_at else kwargs.get("seed")
+            # resume= a group's directory (its seeds' runs in sS): the seeds resume as a group
+            group = seeds.group_seeds(kwargs["resume"]) if kwargs.get("resume") is not None else []
+            if group and len(args) <= seed_at and not isinstance(seed, list | tuple | range):  # its seeds
+                kwargs = {**kwargs, "seed": group}
+                seed = group
             if not isinstance(seed, list | tuple | range):
                 return fn(*args, **kwargs)
             return seeds.train(fn, config_class, signature.bind(*args, **kwargs), seed)

@@ -102,7 +102,7 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
         "--resume",
         metavar="RUN_DIR",
         help="continue the run in RUN_DIR from its last checkpoint (its own env and hyperparameters; "
-        "--epochs may be raised)",
+        "--epochs may be raised); a group's directory (--seeds' --out) resumes its seeds together",
     )
     p.add_argument(
         "--nan-policy",
@@ -233,7 +233,9 @@ def run(args: argparse.Namespace) -> int:
     if "hidden_sizes" in ac_kwargs:
         ac_kwargs["hidden_sizes"] = tuple(ac_kwargs["hidden_sizes"])
     if args.seeds is not None and (args.seed is not None or args.resume is not None):
-        raise PgrlError("--seeds trains new runs: drop --seed (or --resume, which continues one seed's run)")
+        raise PgrlError(
+            "--seeds trains new runs: drop --seed (or --resume, which continues runs: a seed's or a group's directory)"
+        )
     seed: int | list[int] = args.seeds if args.seeds is not None else (args.seed if args.seed is not None else 0)
     trained = info.fn(
         env_fn=args.env,

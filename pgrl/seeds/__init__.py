@@ -11,6 +11,7 @@ one line.
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from pgrl.config import Config
 from pgrl.envs.vector import make_env_fn
 from pgrl.errors import PgrlError
 from pgrl.networks import MLPActorCritic
-from pgrl.rundir import holds_run, refuse_used
+from pgrl.rundir import CONFIG, holds_run, refuse_used
 from pgrl.seeds.run import SeedRuns, member_arguments, start
 from pgrl.spaces import ObsLayout
 from pgrl.training.call import Call
@@ -39,6 +40,15 @@ def check_seeds(seeds: Any) -> list[int]:
     if len(set(values)) != len(values):
         raise PgrlError(f"seeds must be distinct (each has its own run directory), got {values!r}")
     return values
+
+
+def group_seeds(directory: Any) -> list[int]:
+    """The seeds whose runs a group's directory holds (``<directory>/s<seed>``, each with its config.json),
+    in order; [] for a run's own directory or one without such runs."""
+    path = Path(directory)
+    if (path / CONFIG).exists() or not path.is_dir():
+        return []
+    return sorted(int(p.name[1:]) for p in path.iterdir() if re.fullmatch(r"s\d+", p.name) and (p / CONFIG).is_file())
 
 
 def why_one_after_another(config_class: type[Config], arguments: dict[str, Any]) -> str | None:
@@ -71,10 +81,10 @@ def train(
     seeds = check_seeds(seeds)
     arguments = dict(bound.arguments)
     options = dict(arguments.pop("options", {}) or {})
-    if options.get("resume") is not None:
-        raise PgrlError("resume continues one seed's run: resume each seed's run directory on its own (one seed)")
+    if options.get("resume") is not None and list(seeds) != group_seeds(options["resume"]):
+        raise PgrlError("resume continues runs: give resume a group's directory (its seeds' runs in sS) and no seeds")
     calls = [member_arguments({**arguments, "options": options}, s) for s in seeds]
-    if not options.get("overwrite"):  # refused before any seed's run directory is written
+    if not options.get("overwrite") and options.get("resume") is None:  # refused before any seed's run is written
         for call in calls:
             out = call["logger_kwargs"].get("output_dir")
             if out and holds_run(Path(out)):

@@ -104,6 +104,18 @@ class StackedAdam:
         self.steps = self.steps[index].clone()
         self.agents = len(index)
 
+    @torch.no_grad()
+    def load_member(self, k: int, state: dict[str, Any]) -> None:
+        """Agent ``k``'s slice from :meth:`member_state`'s layout (its checkpoint's, when a group resumes)."""
+        saved = state.get("state") or {}
+        for i, (m, v) in enumerate(zip(self.exp_avg, self.exp_avg_sq, strict=True)):
+            entry = saved.get(i, saved.get(str(i)))
+            if entry is None:  # the agent had not stepped: its moments are zero, its count 0
+                continue
+            m[k].copy_(entry["exp_avg"].reshape(m[k].shape))
+            v[k].copy_(entry["exp_avg_sq"].reshape(v[k].shape))
+            self.steps[k] = float(entry["step"])
+
     def member_state(self, k: int, shapes: Sequence[torch.Size]) -> dict[str, Any]:
         """Agent ``k``'s state in :class:`pgrl.optim.Adam`'s (torch.optim.Adam's) layout, for its checkpoint."""
         group = {key: value for key, value in self.param_groups[0].items() if key != "params"}

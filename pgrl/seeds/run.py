@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,7 @@ from pgrl.errors import EnvError, NonFiniteError, PgrlError, TrainingInterrupted
 from pgrl.normalize import RewardScaler
 from pgrl.optim import Optimizer
 from pgrl.progress import Progress, Quiet
-from pgrl.rollout import Rollout
+from pgrl.rollout import Collector, Rollout
 from pgrl.seeds.collect import RewardScalers, StackedAgent, StackedCollector
 from pgrl.seeds.evaluate import evaluate_together
 from pgrl.seeds.joined import side_by_side
@@ -60,7 +61,11 @@ class SeedRuns(Run):
             raise PgrlError(f"seeds {self.seeds} cannot train as one: {why}")
         # Each agent's own generator draws its actions' noise and its minibatches (seeded by its seed), so
         # what it learns does not depend on the seeds beside it.
-        generators = [torch.Generator().manual_seed(m.rank_seed) for m in members]
+        epochs = {m.epoch for m in members}
+        if len(epochs) > 1:
+            at = ", ".join(f"seed {m.seed} at epoch {m.epoch}" for m in members)
+            raise PgrlError(f"the seeds' runs stopped at different epochs ({at}); resume each seed's directory alone")
+        generators = [torch.Generator().manual_seed(_generator_seed(m)) for m in members]
         self.stacked = StackedActorCritic([m.agent.ac for m in members], generators)
         self.agents = StackedAgent([m.agent for m in members], self.stacked)
         self.agent = self.agents  # what the algorithm's loop trains: ``run.agent.ac`` is the stacked network
@@ -68,7 +73,7 @@ class SeedRuns(Run):
         self.order = list(range(len(members)))  # the member whose agent is slot s of the stacked arrays
         self.failed: dict[int, str] = {}
         self.optimizers: dict[str, StackedOptimizer] = {}  # type: ignore[assignment]
-        self.epoch = 0
+        self.epoch = members[0].epoch  # a resumed group goes on from its seeds' epoch
         self.resumed = None
         verbose = first.verbose
         self.progress = (
@@ -103,6 +108,13 @@ class SeedRuns(Run):
             m.checkpoints.optimizers[name] = MemberOptimizer(opt, k, [own[positions[id(p)]] for p in params])
         opt.name = name
         self.optimizers[name] = opt
+        for k, m in enumerate(self.members):  # a resumed seed's Adam state from its checkpoint
+            if m.resumed is not None:
+                saved = m.resumed.state.get("optimizers") or {}
+                if name not in saved:
+                    raise PgrlError(f"the checkpoint in {str(m.run_dir)!r} holds optimizers {sorted(saved)}, not "
+                                    f"{name!r}; resume with the same settings")  # fmt: skip
+                adam.load_member(k, saved[name])
         return opt
 
     def scale_lr(self, fraction: float) -> None:
@@ -154,7 +166,30 @@ class SeedRuns(Run):
                                           RewardScalers(scalers) if scalers else None)  # fmt: skip
         for k, m in enumerate(self.members):  # what its checkpoints save of the collection
             m.collector = _MemberState(scalers[k] if scalers else None, self, k)  # type: ignore[assignment]
+        if any(m.resumed is not None for m in self.members):
+            self._restore_collection(scalers)
         return self.collector
+
+    def _restore_collection(self, scalers: list[RewardScaler] | None) -> None:
+        """Each resumed seed's copies where its checkpoint left them (its envs' state, observations, episode
+        tallies, reward statistics; :meth:`pgrl.training.resume.Resumed.restore_collector`, through a
+        one-seed collector of its envs), then written into its rows of the group's collector."""
+        collector, cfg = self.collector, self.cfg
+        assert collector is not None and isinstance(cfg, RolloutConfig)
+        n = collector.copies
+        for k, m in enumerate(self.members):
+            if m.resumed is None:
+                continue
+            own = Collector(m.envs, m.agent, cfg.segment_steps(), m.rank_seed, scalers[k] if scalers else None)
+            m.resumed.restore_collector(own, m.rank_seed)
+            rows = slice(k * n, (k + 1) * n)
+            collector.obs = _with_rows(collector.obs, rows, own.obs)
+            collector.ep_return[rows], collector.ep_length[rows] = own.ep_return, own.ep_length
+            collector.resetting[rows] = own.resetting
+            if collector.mask is not None and own.mask is not None:
+                collector.mask[rows] = own.mask
+        # the seeds' envs now stand where their checkpoints left them: a joined env takes their state anew
+        self.all_envs = self.envs = collector.envs = side_by_side([m.envs for m in self.members])
 
     # ------------------------------------------------------------------------------------------ the epoch
 
@@ -278,7 +313,7 @@ class SeedRuns(Run):
                                   complete=self.epoch >= self.cfg.epochs)  # fmt: skip
 
     def _where(self) -> str:
-        """The seeds' run directories, for the message (each resumes on its own)."""
+        """The seeds' run directories, for the message (their group's directory resumes them together)."""
         return str(self.members[0].run_dir) if len(self.members) == 1 else str(self.members[0].run_dir.parent)
 
 
@@ -307,6 +342,17 @@ class _MemberState:
         self.frozen = self.state_dict()
 
 
+def _with_rows(batch: Any, rows: slice, part: Any) -> Any:
+    """A batch of observations (array, or Dict / Tuple of arrays) with ``rows`` set to ``part``'s."""
+    if isinstance(batch, dict):
+        return {key: _with_rows(batch[key], rows, part[key]) for key in batch}
+    if isinstance(batch, tuple):
+        return tuple(_with_rows(b, rows, p) for b, p in zip(batch, part, strict=True))
+    batch = np.array(batch, copy=True)
+    batch[rows] = part
+    return batch
+
+
 def _column(value: Any, k: int) -> Any:
     """Agent k's value of an update statistic: its entry of a (K,) array, else the value itself."""
     return value[k].item() if isinstance(value, np.ndarray) and value.ndim == 1 else value
@@ -324,6 +370,12 @@ def _summary(rows: Sequence[Mapping[str, Any]], epoch: int, epochs: int, seeds: 
     return f"{head}{ret}{ev}, {int(rows[0]['TotalEnvInteracts'])} steps each, {float(rows[0]['Time']):.1f} s"
 
 
+def _generator_seed(m: Run) -> int:
+    """A member's generator seed: its seed; resumed, one apart from it and its epoch (the generator's draws
+    were not saved, so a resumed group continues with new ones)."""
+    return m.rank_seed if m.resumed is None else m.resumed.reseed(m.rank_seed)
+
+
 def member_arguments(arguments: Mapping[str, Any], seed: int) -> dict[str, Any]:
     """The algorithm call of one seed of a group: ``seed``, and its own output_dir (``<output_dir>/s<seed>``,
     as :mod:`pgrl.grid` lays out seeds) when one was given."""
@@ -331,6 +383,8 @@ def member_arguments(arguments: Mapping[str, Any], seed: int) -> dict[str, Any]:
     if logger_kwargs.get("output_dir"):
         logger_kwargs["output_dir"] = f"{logger_kwargs['output_dir']}/s{seed}"
     options = dict(arguments.get("options") or {})
+    if options.get("resume") is not None:  # a group's directory: the seed resumes its own run in it
+        options["resume"] = str(Path(options["resume"]) / f"s{seed}")
     return {**arguments, "seed": seed, "logger_kwargs": logger_kwargs, "options": options}
 
 

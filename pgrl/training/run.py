@@ -158,8 +158,6 @@ class Run:
         self.epoch = resumed.epoch
         self.total_steps = int(resumed.state["total_steps"])
         self.history = self.logger.resume(self.epoch)
-        if self.verbose:
-            print(f"Resuming {self.algo} on {self.env_id} at epoch {self.epoch} from {str(self.run_dir)!r}")
 
     # ----------------------------------------------------------------------------------------- the parts
 
