@@ -406,6 +406,8 @@ def test_a_groups_directory_resumes_its_seeds_as_a_group(tmp_path, capsys):
         if agent.config["seed"] == 1 and epoch == 1:
             os.kill(os.getpid(), signal.SIGINT)
 
+    whole = small_group("CartPole-v1", [0, 1], tmp_path / "whole", epochs=3, norm_obs=True, norm_reward=True)
+    tmp_path = tmp_path / "stopped"
     with pytest.raises(TrainingInterrupted):
         small_group("CartPole-v1", [0, 1], tmp_path, epochs=3, callback=interrupt, norm_obs=True, norm_reward=True)
     saved = {s: torch.load(tmp_path / f"s{s}" / "checkpoint.pt", weights_only=True) for s in (0, 1)}
@@ -438,6 +440,10 @@ def test_a_groups_directory_resumes_its_seeds_as_a_group(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "together in one process" in out and out.count("Resuming ppo") >= 2
     assert [[row["Epoch"] for row in h] for _, h in results] == [[1, 2, 3], [1, 2, 3]]
+    # bit-identical to the group that was not interrupted: parameters and the resumed epochs' returns
+    for (agent, history), (uninterrupted, its_history) in zip(results, whole, strict=True):
+        assert all(torch.equal(a, b) for a, b in zip(parameters(agent), parameters(uninterrupted), strict=True))
+        assert [r["AverageEpRet"] for r in history[1:]] == [r["AverageEpRet"] for r in its_history[1:]]
     for k, state in loaded:  # the slices are the checkpoints' moments and step counts
         adam = saved[k]["optimizers"]["ac"]["state"]
         for i, (exp_avg, step) in state.items():

@@ -61,11 +61,8 @@ class SeedRuns(Run):
             raise PgrlError(f"seeds {self.seeds} cannot train as one: {why}")
         # Each agent's own generator draws its actions' noise and its minibatches (seeded by its seed), so
         # what it learns does not depend on the seeds beside it.
-        epochs = {m.epoch for m in members}
-        if len(epochs) > 1:
-            at = ", ".join(f"seed {m.seed} at epoch {m.epoch}" for m in members)
-            raise PgrlError(f"the seeds' runs stopped at different epochs ({at}); resume each seed's directory alone")
-        generators = [torch.Generator().manual_seed(_generator_seed(m)) for m in members]
+        generators = [_generator(m) for m in members]
+        self.generators = list(generators)  # by member (the stacked network keeps them by slot)
         self.stacked = StackedActorCritic([m.agent.ac for m in members], generators)
         self.agents = StackedAgent([m.agent for m in members], self.stacked)
         self.agent = self.agents  # what the algorithm's loop trains: ``run.agent.ac`` is the stacked network
@@ -73,7 +70,7 @@ class SeedRuns(Run):
         self.order = list(range(len(members)))  # the member whose agent is slot s of the stacked arrays
         self.failed: dict[int, str] = {}
         self.optimizers: dict[str, StackedOptimizer] = {}  # type: ignore[assignment]
-        self.epoch = members[0].epoch  # a resumed group goes on from its seeds' epoch
+        self.epoch = _common_epoch(members)  # a resumed group goes on from its seeds' epoch
         self.resumed = None
         verbose = first.verbose
         self.progress = (
@@ -206,7 +203,8 @@ class SeedRuns(Run):
             self._evaluate_together([k for _, k in training])  # each member's row then takes its result
         for slot, k in training:
             m = self.members[k]
-            m.log({name: _column(value, slot) for name, value in stats.items()}, state)
+            own = {**(state or {}), "generator": self.generators[k].get_state()}  # for the group's resume
+            m.log({name: _column(value, slot) for name, value in stats.items()}, own)
             rows.append(m.history[-1])
             if m._stopped:
                 self.training[k] = False
@@ -370,10 +368,24 @@ def _summary(rows: Sequence[Mapping[str, Any]], epoch: int, epochs: int, seeds: 
     return f"{head}{ret}{ev}, {int(rows[0]['TotalEnvInteracts'])} steps each, {float(rows[0]['Time']):.1f} s"
 
 
-def _generator_seed(m: Run) -> int:
-    """A member's generator seed: its seed; resumed, one apart from it and its epoch (the generator's draws
-    were not saved, so a resumed group continues with new ones)."""
-    return m.rank_seed if m.resumed is None else m.resumed.reseed(m.rank_seed)
+def _common_epoch(members: Sequence[Run]) -> int:
+    """The epoch every member stands at (0, or a resumed group's); refused when they differ."""
+    if len({m.epoch for m in members}) > 1:
+        at = ", ".join(f"seed {m.seed} at epoch {m.epoch}" for m in members)
+        raise PgrlError(f"the seeds' runs stopped at different epochs ({at}); resume each seed's directory alone")
+    return members[0].epoch
+
+
+def _generator(m: Run) -> torch.Generator:
+    """A member's generator: seeded by its seed; resumed, where its checkpoint left it (a checkpoint of
+    before 2026-12-01's group resume has none: then seeded apart from its seed and epoch)."""
+    g = torch.Generator()
+    saved = m.resumed.state.get("generator") if m.resumed is not None else None
+    if isinstance(saved, torch.Tensor):
+        g.set_state(saved)
+    else:
+        g.manual_seed(m.rank_seed if m.resumed is None else m.resumed.reseed(m.rank_seed))
+    return g
 
 
 def member_arguments(arguments: Mapping[str, Any], seed: int) -> dict[str, Any]:
