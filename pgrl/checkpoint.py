@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import re
 from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,7 +23,7 @@ import torch
 
 from pgrl.errors import PgrlError
 from pgrl.files import atomic_write
-from pgrl.rundir import CHECKPOINT, CONFIG
+from pgrl.rundir import CHECKPOINT, CONFIG, runs_inside
 from pgrl.snapshot import rng_state
 from pgrl.spaces import is_text
 
@@ -104,11 +103,7 @@ def load_checkpoint(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
 def _runs_inside(directory: str | os.PathLike[str]) -> str:
     """The end of the message for a directory that holds runs one level down (a group of seeds' --out, or
     a grid's variant): ", e.g. 'D/s0' (it holds N runs: ...)"; else ""."""
-    try:
-        names = [p.name for p in Path(directory).iterdir() if (p / CONFIG).is_file()]
-        runs = sorted(names, key=lambda n: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", n)])  # s2 < s10
-    except OSError:
-        return ""
+    runs = runs_inside(directory)
     if not runs:
         return ""
     shown = ", ".join(runs[:5]) + (", ..." if len(runs) > 5 else "")

@@ -12,6 +12,8 @@ A run directory holds:
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 import time
 from collections.abc import Mapping
@@ -27,6 +29,16 @@ BEST = "best.pt"
 EVAL = "eval.json"
 TENSORBOARD = "events.out.tfevents.*"  # a glob: TensorBoard names its files itself
 OLD_CHECKPOINTS = "checkpoints"  # a folder of numbered checkpoints that early versions of pgrl wrote
+
+
+def runs_inside(directory: str | os.PathLike[str]) -> list[str]:
+    """The names of ``directory``'s subdirectories that hold a run (a config.json), in natural order (s2
+    before s10): a group of seeds' --out, a grid's variant. [] when there are none or it cannot be read."""
+    try:
+        names = [p.name for p in Path(directory).iterdir() if (p / CONFIG).is_file()]
+    except OSError:
+        return []
+    return sorted(names, key=lambda n: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", n)])
 
 
 def holds_run(run_dir: Path) -> bool:

@@ -23,7 +23,7 @@ from pgrl.config import Config
 from pgrl.envs.vector import make_env_fn
 from pgrl.errors import PgrlError
 from pgrl.networks import MLPActorCritic
-from pgrl.rundir import CONFIG, holds_run, refuse_used
+from pgrl.rundir import CONFIG, holds_run, refuse_used, runs_inside
 from pgrl.seeds.run import SeedRuns, member_arguments, start
 from pgrl.spaces import ObsLayout
 from pgrl.training.call import Call
@@ -45,10 +45,9 @@ def check_seeds(seeds: Any) -> list[int]:
 def group_seeds(directory: Any) -> list[int]:
     """The seeds whose runs a group's directory holds (``<directory>/s<seed>``, each with its config.json),
     in order; [] for a run's own directory or one without such runs."""
-    path = Path(directory)
-    if (path / CONFIG).exists() or not path.is_dir():
+    if (Path(directory) / CONFIG).exists():
         return []
-    return sorted(int(p.name[1:]) for p in path.iterdir() if re.fullmatch(r"s\d+", p.name) and (p / CONFIG).is_file())
+    return [int(name[1:]) for name in runs_inside(directory) if re.fullmatch(r"s\d+", name)]
 
 
 def why_one_after_another(config_class: type[Config], arguments: dict[str, Any]) -> str | None:
