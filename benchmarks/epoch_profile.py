@@ -18,13 +18,19 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import json
 import statistics
+import sys
 import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 from unittest import mock
+
+# Run as a script, this file's folder is first on sys.path, where benchmarks/mujoco.py shadows the mujoco package.
+sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 # (part, parent) in the order of the table; a part's time includes its children's
 PARTS = [
@@ -146,8 +152,8 @@ def instrument(clock: Clock) -> Iterator[None]:
         yield
 
 
-def profile(env_id: str, epochs: int, clock: Clock) -> list[dict[str, float]]:
-    """The parts of each epoch after the first of one run."""
+def profile(env_id: str, epochs: int, clock: Clock, overrides: dict[str, Any]) -> list[dict[str, float]]:
+    """The parts of each epoch after the first of one run (the preset with ``overrides`` on top)."""
     import pgrl
 
     clock.epochs = []
@@ -155,7 +161,7 @@ def profile(env_id: str, epochs: int, clock: Clock) -> list[dict[str, float]]:
         clock.epoch_start = clock.now()
         clock.epoch = defaultdict(float)
         pgrl.ppo(env_fn=env_id, seed=0, epochs=epochs, eval_episodes=0, verbose=False,
-                 logger_kwargs=dict(output_dir=out), overwrite=True)  # fmt: skip
+                 logger_kwargs=dict(output_dir=out), overwrite=True, **overrides)  # fmt: skip
     return clock.epochs[1:]
 
 
@@ -165,11 +171,19 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--clock", choices=["cpu", "wall"], default="cpu", help="the process's CPU time or wall clock")
+    p.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="hyperparameters over the preset, VALUE a JSON literal (e.g. minibatch_size=256)",
+    )
     args = p.parse_args(argv)
+    overrides = {key: json.loads(value) for key, _, value in (item.partition("=") for item in args.set)}
 
     clock = Clock(time.process_time if args.clock == "cpu" else time.perf_counter)
     with instrument(clock):
-        runs = [profile(args.env, args.epochs, clock) for _ in range(args.repeats)]
+        runs = [profile(args.env, args.epochs, clock, overrides) for _ in range(args.repeats)]
     # the median over runs of each run's mean per epoch
     names = [name for name, _ in PARTS] + ["epoch"]
     medians = {
