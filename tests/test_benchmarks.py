@@ -155,6 +155,20 @@ def test_epoch_profile(capsys: pytest.CaptureFixture[str]) -> None:
     assert (Optimizer.step, Collector.__init__) == (step, init)  # pgrl is as before the profile
 
 
+def test_epoch_profile_runs_a_mujoco_env_as_a_script_with_hyperparameters_over_the_preset() -> None:
+    """Run as a script, benchmarks/mujoco.py must not shadow the mujoco package; --set reaches pgrl.ppo."""
+    import subprocess
+
+    pytest.importorskip("mujoco")
+    cmd = [sys.executable, str(BENCH / "epoch_profile.py"), "--env", "Hopper-v5", "--epochs", "2", "--repeats", "1",
+           "--set", "num_envs=2", "steps_per_epoch=64", "minibatch_size=32"]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines()[-1].startswith("steps/s (cpu time)")
+    bad = subprocess.run([*cmd[:-1], "minibatch_size=65"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode != 0 and "minibatch_size 65 is larger than the batch of 64" in bad.stderr
+
+
 def test_seeds_benchmark_rows_and_the_median_of_rounds(capsys: pytest.CaptureFixture[str]) -> None:
     seeds = load("seeds")
     rows = seeds.main(["--env", "CartPole-v1", "--seeds", "2", "--budget", "preset", "--epochs", "1",
