@@ -11,7 +11,7 @@ from gymnasium.envs.classic_control.cartpole import CartPoleVectorEnv
 import pgrl
 import pgrl.seeds.evaluate
 import pgrl.seeds.run
-from pgrl.seeds.collect import ConcatVectorEnv
+from pgrl.envs.concat import ConcatVectorEnv
 from pgrl.seeds.joined import JoinedCartPoles, side_by_side
 from pgrl.snapshot import encode, env_state
 

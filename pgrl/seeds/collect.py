@@ -11,77 +11,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import torch
 
 from pgrl.agent import Agent
+from pgrl.envs.concat import ConcatVectorEnv
 from pgrl.normalize import RewardScaler, RunningMeanStd
 from pgrl.rollout import Collector, Rollout
 from pgrl.seeds.networks import StackedActorCritic
-
-
-def _concat(parts: Sequence[Any]) -> Any:
-    """Batches of observations (arrays, or Dict / Tuple of arrays) joined along the copies."""
-    if isinstance(parts[0], dict):
-        return {key: _concat([p[key] for p in parts]) for key in parts[0]}
-    if isinstance(parts[0], tuple):
-        return tuple(_concat([p[i] for p in parts]) for i in range(len(parts[0])))
-    return np.concatenate([np.asarray(p) for p in parts])
-
-
-def _merge_infos(infos: Sequence[dict[str, Any]], counts: Sequence[int]) -> dict[str, Any]:
-    """Vector-env infos joined along the copies; a key one env lacks is empty (False, 0, None) for its copies."""
-    out: dict[str, Any] = {}
-    for key in dict.fromkeys(k for info in infos for k in info):
-        present = [info.get(key) for info in infos]
-        template = next(p for p in present if p is not None)
-        if isinstance(template, dict):
-            out[key] = _merge_infos([p if p is not None else {} for p in present], counts)
-            continue
-        template = np.asarray(template)
-        parts = [
-            np.asarray(p) if p is not None else np.full((n, *template.shape[1:]), None if template.dtype == object else 0,
-                                                         dtype=template.dtype)
-            for p, n in zip(present, counts, strict=True)
-        ]  # fmt: skip
-        out[key] = np.concatenate(parts)
-    return out
-
-
-class ConcatVectorEnv(gym.vector.VectorEnv):
-    """K vector envs with the same spaces and autoreset mode, stepped as one with their copies side by side."""
-
-    def __init__(self, envs: Sequence[gym.vector.VectorEnv]) -> None:
-        self.envs = list(envs)
-        self.counts = [e.num_envs for e in self.envs]
-        self.num_envs = sum(self.counts)
-        first = self.envs[0]
-        self.single_observation_space = first.single_observation_space
-        self.single_action_space = first.single_action_space
-        self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, self.num_envs)
-        self.action_space = gym.vector.utils.batch_space(self.single_action_space, self.num_envs)
-        self.metadata = dict(first.metadata)
-        modes = {e.metadata.get("autoreset_mode") for e in self.envs}
-        if len(modes) > 1:
-            raise ValueError(f"the agents' vector envs autoreset differently ({modes}); they cannot step as one")
-        self._splits = np.cumsum(self.counts)[:-1]
-
-    def reset(self, *, seed: Any = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
-        """``seed``: one per agent's vector env (a list of K), as its single-seed run resets it."""
-        seeds = seed if isinstance(seed, list | tuple) else [seed] * len(self.envs)
-        results = [env.reset(seed=s, options=options) for env, s in zip(self.envs, seeds, strict=True)]
-        return _concat([r[0] for r in results]), _merge_infos([r[1] for r in results], self.counts)
-
-    def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-        results = [env.step(a) for env, a in zip(self.envs, np.split(np.asarray(actions), self._splits), strict=True)]
-        obs, rewards, terminated, truncated, infos = zip(*results, strict=True)
-        return (_concat(obs), np.concatenate(rewards), np.concatenate(terminated), np.concatenate(truncated),
-                _merge_infos(infos, self.counts))  # fmt: skip
-
-    def close(self, **kwargs: Any) -> None:
-        for env in self.envs:
-            env.close(**kwargs)
 
 
 class StackedStatistics:

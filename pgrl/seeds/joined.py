@@ -3,7 +3,7 @@ from that seed's own env.
 
 gymnasium's ``CartPoleVectorEnv`` steps all its copies with a handful of numpy operations, whatever their
 number (here ~86 us a call for 20 copies, ~104 us for 200), so K seeds' envs side by side
-(:class:`pgrl.seeds.collect.ConcatVectorEnv`, K calls a step) cost ~K times one seed's. One env of all the
+(:class:`pgrl.envs.concat.ConcatVectorEnv`, K calls a step) cost ~K times one seed's. One env of all the
 copies would draw every start state from its one random generator, so the seeds would no longer be apart;
 :class:`JoinedCartPoles` steps one big env and redraws each reset copy's start state from its own seed's env,
 exactly as that env would have drawn it. The physics act on each copy alone, so every seed's copies see what
@@ -20,14 +20,14 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.envs.classic_control.cartpole import CartPoleVectorEnv
 
-from pgrl.seeds.collect import ConcatVectorEnv
+from pgrl.envs.concat import ConcatVectorEnv
 
 _APART = ("num_envs", "screen_width", "screen_height", "_np_random_seed")  # what need not agree
 
 
 def side_by_side(envs: Sequence[gym.vector.VectorEnv]) -> ConcatVectorEnv:
     """The agents' vector envs as one: :class:`JoinedCartPoles` where they are all gymnasium's CartPole
-    vector env with the same settings, else :class:`pgrl.seeds.collect.ConcatVectorEnv`."""
+    vector env with the same settings, else :class:`pgrl.envs.concat.ConcatVectorEnv`."""
     return JoinedCartPoles(envs) if JoinedCartPoles.fits(envs) else ConcatVectorEnv(envs)
 
 
