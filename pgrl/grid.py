@@ -162,7 +162,9 @@ def expected_config(v: Variant, env_options: Mapping[str, Any] | None = None) ->
     if "vectorization" in out:  # config.json records what "auto" became
         env = name_env(v.env, options.get("env_kwargs"), options.get("wrappers"))
         try:
-            out["vectorization"] = resolve_vectorization(env, out["vectorization"], info.config.per_copy_seeds)
+            out["vectorization"] = resolve_vectorization(
+                env, out["vectorization"], info.config.per_copy_seeds, cfg.envs_per_process(1, 0)
+            )
         except PgrlError:
             return None
     return out

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 Callback = Callable[[int, dict[str, Any], "Agent"], bool | None]
 """``callback(epoch, stats, agent)`` after every epoch; returning False stops training."""
 
-VECTORIZATIONS = ("auto", "native", "sync", "async", "envpool")
+VECTORIZATIONS = ("auto", "native", "sync", "async", "split", "envpool")
 NAN_POLICIES = ("stop", "skip")
 TABLES = ("compact", "full")
 
@@ -123,7 +123,7 @@ class RunOptions(TypedDict, total=False):
         str,
         Option(
             "auto", '"auto" (the env\'s own vectorised implementation where it has one, e.g. CartPole-v1\'s, else '
-            '"sync"), "native", "sync" (in this process), "async" (subprocess envs) or "envpool" (envpool\'s C++ '
+            '"sync"), "native", "sync" (in this process), "async" (subprocess envs), "split" (half the copies in one worker process, stepping beside this one\'s) or "envpool" (envpool\'s C++ '
             'envs, when installed)', _vectorization, grid=True,
         ),
     ]  # fmt: skip

@@ -218,17 +218,19 @@ if "PgrlTest/Failing-v0" not in gym.registry:
     gym.register("PgrlTest/Failing-v0", entry_point=FailingEnv)
 
 
+@pytest.mark.parametrize("vectorization", ["async", "split"])
 @pytest.mark.parametrize("fault", ["killed", "raises"])
-def test_an_async_env_worker_that_dies_ends_training_in_one_line(tmp_path: Path, fault: str) -> None:
+def test_an_env_worker_that_dies_ends_training_in_one_line(tmp_path: Path, fault: str, vectorization: str) -> None:
     run = tmp_path / fault
+    name = "Worker<AsyncVectorEnv>" if vectorization == "async" else "pgrl-env"
 
     def kill_a_worker(epoch: int, stats: dict, agent: Any) -> None:
         if epoch == 2:
-            workers = [p for p in multiprocessing.active_children() if p.name.startswith("Worker<AsyncVectorEnv>")]
+            workers = [p for p in multiprocessing.active_children() if p.name.startswith(name)]
             os.kill(workers[0].pid, signal.SIGKILL)  # one of this run's env workers, nothing else
 
     kw: dict[str, Any] = dict(epochs=6, save_freq=1, steps_per_epoch=128, num_envs=2, minibatch_size=64,
-                              vectorization="async", eval_episodes=0, verbose=False,
+                              vectorization=vectorization, eval_episodes=0, verbose=False,
                               logger_kwargs={"output_dir": str(run)})  # fmt: skip
     if fault == "killed":
         env, kw["callback"], where = "CartPole-v1", kill_a_worker, "an env worker process died during step() ("
@@ -242,4 +244,4 @@ def test_an_async_env_worker_that_dies_ends_training_in_one_line(tmp_path: Path,
     assert f" in epoch {kept + 1}: training stopped" in message
     assert f"the last good checkpoint (epoch {kept}) in {str(run)!r} is kept" in message and "\n" not in message
     assert load_checkpoint(run)["epoch"] == kept
-    assert not [p for p in multiprocessing.active_children() if p.name.startswith("Worker<AsyncVectorEnv>")]
+    assert not [p for p in multiprocessing.active_children() if p.name.startswith(name)]

@@ -151,7 +151,7 @@ def slow_advantages(ro, gamma, lam):
     return adv
 
 
-@pytest.mark.parametrize("vectorization", ["sync", "async"])
+@pytest.mark.parametrize("vectorization", ["sync", "async", "split"])
 def test_no_transition_crosses_an_autoreset(counting_env, vectorization):
     torch.manual_seed(1)
     N, T = 3, 30 if vectorization == "sync" else 12

@@ -24,6 +24,7 @@ from pgrl.cli.env_flags import add_env_flags, env_options
 from pgrl.config import Hyperparameter
 from pgrl.envs import DEFAULT_EPISODE_CAP
 from pgrl.errors import PgrlError
+from pgrl.options import VECTORIZATIONS
 from pgrl.presets import PRESETS
 from pgrl.rundir import EVAL
 
@@ -112,10 +113,11 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--vec",
-        choices=["auto", "native", "sync", "async", "envpool"],
+        choices=list(VECTORIZATIONS),
         default="auto",
         help="vector env: auto (default: the env's own vectorised implementation where it has one, e.g. "
-        "CartPole-v1's, else sync), native, sync (in-process), async (subprocesses), or envpool's C++ envs "
+        "CartPole-v1's, else sync), native, sync (in-process), async (subprocesses), split (half the copies in one worker process, stepping "
+        "beside this process's half), or envpool's C++ envs "
         "(pip install envpool)",
     )
     p.add_argument(

@@ -22,7 +22,9 @@ from gymnasium.vector import AutoresetMode
 from pgrl.actions import ActionLayout
 from pgrl.envs.envpool_env import EnvpoolVectorEnv
 from pgrl.envs.limits import capped
+from pgrl.envs.mujoco_warnings import is_mujoco
 from pgrl.envs.named import NamedEnv, make_by_id, register
+from pgrl.envs.split import SplitVectorEnv
 from pgrl.errors import PgrlError
 from pgrl.options import VECTORIZATIONS
 from pgrl.spaces import ObsLayout
@@ -87,11 +89,16 @@ def has_native_vectorization(env: EnvSpec) -> bool:
     return isinstance(env, str) and _native_loads(register(env))
 
 
-def resolve_vectorization(env: EnvSpec, vectorization: str, per_copy_seeds: bool = False) -> str:
-    """``"auto"``: the env's own vectorisation where it has one, else ``"sync"``; any other value as it is.
+def resolve_vectorization(
+    env: EnvSpec, vectorization: str, per_copy_seeds: bool = False, num_envs: int | None = None
+) -> str:
+    """``"auto"``: the env's own vectorisation where it has one; ``"split"`` for ``num_envs`` >= 2 copies of
+    a simulator whose step is slow enough to pay for a worker process (:func:`split_pays`); else ``"sync"``.
+    Any other value as it is. The choice depends on the env and the copies only, not on the machine, so a
+    run's config.json (which records it) is the same everywhere; sync and split step alike, copy for copy.
 
     ``per_copy_seeds``: the algorithm resets each copy from its own seed (ARS's antithetic pairs share start
-    states), which a native vector env, seeded as a whole, cannot do; "auto" is then "sync".
+    states), which a native vector env, seeded as a whole, cannot do; "auto" is then not "native".
     """
     if vectorization != "auto":
         if vectorization == "native" and per_copy_seeds:
@@ -100,7 +107,27 @@ def resolve_vectorization(env: EnvSpec, vectorization: str, per_copy_seeds: bool
                 "use vectorization 'sync' (or 'auto')"
             )
         return vectorization
-    return "native" if has_native_vectorization(env) and not per_copy_seeds else "sync"
+    if has_native_vectorization(env) and not per_copy_seeds:
+        return "native"
+    return "split" if num_envs is not None and num_envs >= 2 and split_pays(env) else "sync"
+
+
+# gymnasium's MuJoCo envs whose step is mostly simulation, ~120-200 us a copy on a 2-core machine: their
+# 16 copies stepped with random actions went 1.2x (Hopper) and 1.3x (Walker2d) as fast split across two
+# processes; HalfCheetah (~60 us a step) and InvertedPendulum (~35 us) went slower (0.8x, 0.9x): the pipe's
+# round trip costs more than half their step. benchmarks/README.md has the measurements.
+SPLIT_PAYS = ("Hopper", "Walker2d", "Ant", "Humanoid", "HumanoidStandup")
+
+
+def split_pays(env: EnvSpec) -> bool:
+    """Whether ``env`` (an id, or a NamedEnv of one) is one of :data:`SPLIT_PAYS`, any version."""
+    env_id = env if isinstance(env, str) else env.id if isinstance(env, NamedEnv) else None
+    if env_id is None or env_id.split("-v")[0] not in SPLIT_PAYS:
+        return False
+    try:
+        return is_mujoco(env_id)
+    except gym.error.Error:  # not registered (yet): make_vec_env says so
+        return False
 
 
 def make_native_vec_env(env: EnvSpec, num_envs: int, max_ep_len: int | None) -> gym.vector.VectorEnv:
@@ -125,7 +152,7 @@ def make_vec_env(
     env: EnvSpec,
     num_envs: int,
     seed: int | None = None,
-    vectorization: Literal["auto", "native", "sync", "async", "envpool"] = "sync",
+    vectorization: Literal["auto", "native", "sync", "async", "split", "envpool"] = "sync",
     max_ep_len: int | None = None,
     episode_cap: int | None = None,
 ) -> gym.vector.VectorEnv:
@@ -137,7 +164,9 @@ def make_vec_env(
         seed: seeds the action space (random actions); reset with ``reset(seed=seed)`` to seed copy i
             with seed + i.
         vectorization: "sync" steps the copies in this process (fast for cheap envs); "async" runs
-            each copy in a subprocess (worth it when one env step costs much more than the IPC);
+            each copy in a subprocess (worth it when one env step costs much more than the IPC); "split"
+            steps half the copies here and half in one worker process at the same time
+            (:mod:`pgrl.envs.split`; for simulators such as MuJoCo on 2 or more cores);
             "native" the env's own vectorised implementation (:func:`make_native_vec_env`); "auto" native
             where the env has one, else sync; "envpool" steps envpool's C++ copies of the env (an env id
             envpool has, envpool installed; see :mod:`pgrl.envs.envpool_env`).
@@ -149,7 +178,7 @@ def make_vec_env(
     """
     if num_envs < 1:
         raise PgrlError(f"num_envs must be >= 1, got {num_envs}")
-    vectorization = resolve_vectorization(env, vectorization)  # type: ignore[assignment]
+    vectorization = resolve_vectorization(env, vectorization, num_envs=num_envs)  # type: ignore[assignment]
     if vectorization == "native":
         native = make_native_vec_env(env, num_envs, max_ep_len)
         if seed is not None:
@@ -171,11 +200,13 @@ def make_vec_env(
     except gym.error.Error as e:  # e.g. a missing optional dependency or a deprecated version
         raise PgrlError(f"could not make environment {env!r}: {e}") from e
     check_spaces(probe.observation_space, probe.action_space)
-    probe.close()
+    probe.close()  # (its spaces and metadata stay readable)
     if vectorization == "sync":
         vec: gym.vector.VectorEnv = gym.vector.SyncVectorEnv([fn] * num_envs, autoreset_mode=AutoresetMode.SAME_STEP)
     elif vectorization == "async":
         vec = gym.vector.AsyncVectorEnv([fn] * num_envs, autoreset_mode=AutoresetMode.SAME_STEP)
+    elif vectorization == "split":
+        vec = SplitVectorEnv(fn, num_envs, probe)
     else:
         raise PgrlError(f"vectorization must be one of {', '.join(VECTORIZATIONS)}, got {vectorization!r}")
     if seed is not None:
@@ -193,6 +224,9 @@ def close_after_failure(envs: gym.vector.VectorEnv) -> None:
         for process in envs.processes:
             process.join(timeout=5)
         envs.closed = True  # nothing left to close (and no error from its __del__)
+        return
+    if isinstance(envs, SplitVectorEnv):
+        envs.terminate()
         return
     with contextlib.suppress(Exception):
         envs.close()

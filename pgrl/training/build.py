@@ -147,7 +147,7 @@ def build(config_class: type[Config], arguments: Mapping[str, Any]) -> Parts:
     n_envs = cfg.envs_per_process(distributed.world_size(), distributed.rank())
     # config.json records what "auto" became, so that a resume steps the same kind of vector env
     call.options["vectorization"] = resolve_vectorization(
-        env_fn, call.options["vectorization"], config_class.per_copy_seeds
+        env_fn, call.options["vectorization"], config_class.per_copy_seeds, n_envs
     )
     envs = make_vec_env(env_fn, n_envs, rank_seed, call.options["vectorization"], cfg.max_ep_len)  # type: ignore[arg-type]
     seed_everything(rank_seed)

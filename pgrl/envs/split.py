@@ -1,0 +1,185 @@
+"""A vector env split between this process and a worker process, both stepping at once (``--vec split``).
+
+For envs whose step is mostly simulation (MuJoCo: ~100-200 us a copy), a sync vector env leaves the second
+core idle while the learner waits on the first. Here the first half of the copies steps in this process
+and the second half in one worker process, at the same time: each step sends the worker its actions,
+steps this process's copies, then takes the worker's results. Both halves are gymnasium ``SyncVectorEnv``
+s in SAME_STEP autoreset mode, seeded as one sync vector env of all the copies would be (copy i with
+seed + i), so the steps are the same as ``--vec sync``'s, copy for copy.
+
+One worker, not one per copy (gymnasium's ``AsyncVectorEnv``, ``--vec async``): a round trip through a
+pipe costs tens of microseconds on this kind of machine, paid once a step for all the worker's copies.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import signal
+import traceback
+from collections.abc import Callable, Sequence
+from multiprocessing.connection import Connection
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode
+from gymnasium.vector.utils import CloudpickleWrapper
+
+from pgrl.envs.concat import ConcatVectorEnv
+from pgrl.errors import PgrlError
+
+_CLOSE_TIMEOUT_S = 5.0
+
+
+def _serve(fns: CloudpickleWrapper, pipe: Connection, parent: Connection) -> None:
+    """The worker: a SyncVectorEnv of its copies, answering ("ok", result) or ("error", exception)."""
+    parent.close()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle; it closes us
+    envs = None
+    try:
+        envs = gym.vector.SyncVectorEnv(fns.fn, autoreset_mode=AutoresetMode.SAME_STEP)  # type: ignore[arg-type]
+        pipe.send(("ok", None))
+        while True:
+            command, payload = pipe.recv()
+            if command == "close":
+                break
+            try:
+                result = envs.step(payload) if command == "step" else envs.reset(**payload)
+                pipe.send(("ok", result))
+            except Exception as e:  # the env's own error, raised again in the main process
+                pipe.send(("error", _portable(e)))
+    except Exception as e:  # e.g. the env could not be made
+        pipe.send(("error", _portable(e)))
+    except (EOFError, KeyboardInterrupt):  # the main process went away
+        pass
+    finally:
+        if envs is not None:
+            envs.close()
+        pipe.close()
+
+
+def _portable(e: Exception) -> Exception:
+    """The exception itself when it pickles (so the caller sees the env's error type), else its text."""
+    import pickle
+
+    try:
+        pickle.loads(pickle.dumps(e))
+        return e
+    except Exception:
+        return RuntimeError(f"{type(e).__name__}: {e}\n{traceback.format_exc()}")
+
+
+class WorkerVectorEnv(gym.vector.VectorEnv):
+    """A SyncVectorEnv of ``fns`` in one worker process; :meth:`step_async` / :meth:`step_wait` let the
+    caller work while it steps. Its spaces come from ``probe`` (a made copy, closed by the caller)."""
+
+    def __init__(self, fns: Sequence[Callable[[], gym.Env]], probe: gym.Env) -> None:
+        self.num_envs = len(fns)
+        self.single_observation_space, self.single_action_space = probe.observation_space, probe.action_space
+        self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = gym.vector.utils.batch_space(self.single_action_space, self.num_envs)
+        self.metadata = {**probe.metadata, "autoreset_mode": AutoresetMode.SAME_STEP}
+        self.closed, self._waiting = False, False
+        context = mp.get_context()
+        self._pipe, child = context.Pipe()
+        payload = CloudpickleWrapper(list(fns))  # type: ignore[arg-type]  # it pickles any object
+        self.process = context.Process(target=_serve, args=(payload, child, self._pipe), daemon=True, name="pgrl-env")
+        self.process.start()
+        child.close()
+        self._receive()  # the worker made its envs (or says why not)
+
+    def _receive(self) -> Any:
+        try:
+            status, payload = self._pipe.recv()
+        except (EOFError, ConnectionError, OSError) as e:  # it died: the caller says so (EnvError)
+            self.process.join(timeout=_CLOSE_TIMEOUT_S)
+            self.closed = True
+            raise EOFError(f"the env worker process ended (exit code {self.process.exitcode})") from e
+        finally:
+            self._waiting = False
+        if status == "error":
+            raise payload
+        return payload
+
+    def _send(self, command: str, payload: Any) -> None:
+        if self.closed:
+            raise PgrlError("the env worker process is closed")
+        try:
+            self._pipe.send((command, payload))
+        except (BrokenPipeError, ConnectionError, OSError):
+            self._receive()  # says how the worker ended
+        self._waiting = True
+
+    def step_async(self, actions: Any) -> None:
+        self._send("step", actions)
+
+    def step_wait(self) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        return self._receive()  # type: ignore[no-any-return]
+
+    def reset_async(self, *, seed: Any = None, options: dict[str, Any] | None = None) -> None:
+        self._send("reset", {"seed": seed, "options": options})
+
+    def reset_wait(self) -> tuple[Any, dict[str, Any]]:
+        return self._receive()  # type: ignore[no-any-return]
+
+    def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        self.step_async(actions)
+        return self.step_wait()
+
+    def reset(self, *, seed: Any = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        self.reset_async(seed=seed, options=options)
+        return self.reset_wait()
+
+    def close(self, **kwargs: Any) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            if self._waiting:  # an answer still in the pipe (a step interrupted by an error elsewhere)
+                self._pipe.poll(_CLOSE_TIMEOUT_S) and self._pipe.recv()
+            self._pipe.send(("close", None))
+        except (EOFError, BrokenPipeError, ConnectionError, OSError):
+            pass
+        self.process.join(timeout=_CLOSE_TIMEOUT_S)
+        if self.process.is_alive():  # an env stuck in its close
+            self.process.terminate()
+            self.process.join(timeout=_CLOSE_TIMEOUT_S)
+        self._pipe.close()
+
+    def terminate(self) -> None:
+        """End the worker without asking (after a failure: it may not answer)."""
+        self.closed = True
+        if self.process.is_alive():
+            self.process.terminate()
+        self.process.join(timeout=_CLOSE_TIMEOUT_S)
+        self._pipe.close()
+
+
+class SplitVectorEnv(ConcatVectorEnv):
+    """``num_envs`` copies: the first ``local`` in this process (a SyncVectorEnv), the rest in one
+    :class:`WorkerVectorEnv`, stepping at the same time. Seeded as one SyncVectorEnv of all the copies."""
+
+    def __init__(self, fn: Callable[[], gym.Env], num_envs: int, probe: gym.Env, local: int | None = None) -> None:
+        if num_envs < 2:
+            raise PgrlError(f"--vec split needs at least 2 env copies (one here, one in the worker), got {num_envs}")
+        local = num_envs // 2 if local is None else local
+        here = gym.vector.SyncVectorEnv([fn] * local, autoreset_mode=AutoresetMode.SAME_STEP)
+        try:
+            worker = WorkerVectorEnv([fn] * (num_envs - local), probe)
+        except BaseException:
+            here.close()
+            raise
+        super().__init__([here, worker])
+        self.local = local
+
+    def reset(self, *, seed: Any = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        """``seed``: an int seeds copy i with seed + i (as a SyncVectorEnv does), a list one seed per copy."""
+        if isinstance(seed, int):
+            seed = [seed + i for i in range(self.num_envs)]
+        seeds = [None, None] if seed is None else [list(seed[: self.local]), list(seed[self.local :])]
+        return super().reset(seed=seeds, options=options)
+
+    def terminate(self) -> None:
+        """After a failure: the worker ended without asking, this process's copies closed."""
+        self.envs[1].terminate()  # type: ignore[attr-defined]
+        self.envs[0].close()
