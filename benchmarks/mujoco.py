@@ -6,7 +6,8 @@ Per env, in one invocation:
    and SB3 PPO with its standard MuJoCo setup (MlpPolicy, one env, n_steps 2048, batch 64, 10 epochs,
    VecNormalize on observations and rewards, as CleanRL runs PPO), each for ``--rate-steps`` env steps
    with one torch thread, after a first update that pays one-off costs; and the env floor, pgrl's vector
-   env (the preset's copies) stepped with random actions and no learning.
+   env (the preset's copies, split across two processes where ``--vec auto`` splits them) stepped with
+   random actions and no learning.
 2. Scores: pgrl PPO for ``--steps`` env steps on each seed (``--jobs`` runs at a time, each in its own
    process with one torch thread). The score is CleanRL's: the mean return of the last 100 training
    episodes (the returns the env gave, not the scaled rewards the learner saw); beside it the mean of 20
@@ -113,7 +114,7 @@ def floor_rate(env_id: str, steps: int) -> float:
     from pgrl.envs import make_vec_env
 
     cfg: Any = ALGORITHMS["ppo"].config.resolve(env_id, {})
-    envs = make_vec_env(env_id, cfg.num_envs, seed=0)
+    envs = make_vec_env(env_id, cfg.num_envs, seed=0, vectorization="auto")  # the kind the run steps
     envs.reset(seed=0)
     n = max(1, steps // cfg.num_envs)
     start = time.perf_counter()

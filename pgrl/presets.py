@@ -235,6 +235,9 @@ MUJOCO_PPO: dict[str, Any] = {
 }
 for _env in MUJOCO_V5:
     PRESETS["ppo"][_env] = dict(MUJOCO_PPO)
+# InvertedPendulum's step is cheap (~35 us), so the update is most of an epoch: 5 passes instead of 10
+# (returns 1,000 at 1M steps on seeds 100 and 101 with either; ~1.3x the steps/s).
+PRESETS["ppo"]["InvertedPendulum-v5"]["update_epochs"] = 5
 
 # MuJoCo v5 for ARS (issue 15): V2-t with a linear policy as Mania et al. 2018 ran it on these envs, their
 # hyperparameters table (step size alpha, directions N, kept directions b, noise nu) and the reward shift of

@@ -102,7 +102,8 @@ def test_every_mujoco_v5_env_has_a_ppo_preset_with_the_reference_details() -> No
         assert (cfg.norm_obs, cfg.norm_reward, cfg.vf_clip, cfg.log_std_init) == (True, True, 0.2, 0.0), env_id
         assert cfg.epochs * cfg.steps_per_epoch == 999_424
         # the CPU's recipe: 16 copies per policy pass, 40 gradient steps of 512 an update (not 320 of 64)
-        assert (cfg.num_envs, cfg.minibatch_size, cfg.update_epochs, cfg.pi_lr) == (16, 512, 10, 1e-3), env_id
+        passes = 5 if env_id == "InvertedPendulum-v5" else 10  # its cheap step: the update is most of its epoch
+        assert (cfg.num_envs, cfg.minibatch_size, cfg.update_epochs, cfg.pi_lr) == (16, 512, passes, 1e-3), env_id
 
 
 def test_ars_runs_the_mujoco_envs_with_the_papers_v2_t_hyperparameters(tmp_path: Path) -> None:

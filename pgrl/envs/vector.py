@@ -112,10 +112,11 @@ def resolve_vectorization(
     return "split" if num_envs is not None and num_envs >= 2 and split_pays(env) else "sync"
 
 
-# gymnasium's MuJoCo envs whose step is mostly simulation, ~120-200 us a copy on a 2-core machine: their
-# 16 copies stepped with random actions went 1.2x (Hopper) and 1.3x (Walker2d) as fast split across two
-# processes; HalfCheetah (~60 us a step) and InvertedPendulum (~35 us) went slower (0.8x, 0.9x): the pipe's
-# round trip costs more than half their step. benchmarks/README.md has the measurements.
+# gymnasium's MuJoCo envs whose step is mostly simulation, ~120-400 us a copy on a 2-core machine: their
+# 16 copies stepped with random actions went 1.2x (Hopper), 1.3x (Walker2d), 1.2x (Ant) and 1.4x (Humanoid)
+# as fast split across two processes (medians of three rounds); HalfCheetah (~60 us a step) and
+# InvertedPendulum (~35 us) went slower (0.8x, 0.9x): the pipe's round trip costs more than their half of
+# the step saves. benchmarks/README.md has the measurements.
 SPLIT_PAYS = ("Hopper", "Walker2d", "Ant", "Humanoid", "HumanoidStandup")
 
 
