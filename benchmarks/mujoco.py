@@ -164,16 +164,39 @@ def table(rates: dict[str, dict[str, float | None]], runs: list[dict[str, Any]],
     ]
     for env_id, r in rates.items():
         mine = [x for x in runs if x["env"] == env_id]
-        pg, fl, sb = r.get("pgrl"), r.get("floor"), r.get("sb3")
+        pg, fl, sb, of_floor, of_sb3 = (r.get(k) for k in ("pgrl", "floor", "sb3", "pgrl/floor", "pgrl/sb3"))
         ref = CLEANRL.get(env_id)
         walls = [x["wall_s"] / x["steps"] * steps / 60 for x in mine]
         lines.append(
             f"| {env_id} | {_mean_std([x['score_last100'] for x in mine])} | {_mean_std([x['eval_mean'] for x in mine])} "
             f"| {','.join(str(x['seed']) for x in mine) or '-'} | {_fmt(statistics.mean(walls) if walls else None, '.1f')} min "
-            f"| {_fmt(pg)} | {_fmt(fl)} | {_fmt(pg / fl if pg and fl else None, '.0%')} | {_fmt(sb)} "
-            f"| {_fmt(pg / sb if pg and sb else None, '.1f')}x | {f'{ref[0]:,.0f} +/- {ref[1]:,.0f}' if ref else '-'} |"
+            f"| {_fmt(pg)} | {_fmt(fl)} | {_fmt(of_floor, '.0%')} | {_fmt(sb)} | {_fmt(of_sb3, '.1f')}x | {f'{ref[0]:,.0f} +/- {ref[1]:,.0f}' if ref else '-'} |"
         )
     return "\n".join(lines)
+
+
+def measure_rates(envs: list[str], steps: int, repeats: int) -> dict[str, dict[str, float | None]]:
+    """Per env the floor's, pgrl's and SB3's steps/s, one at a time (no rate shares the cores with another
+    process); with ``repeats`` > 1 the rounds interleave and each figure is the median of its rounds, the
+    ratios the medians of each round's ratio (this kind of shared machine drifts by 10-30% within minutes)."""
+    rounds: dict[str, list[dict[str, float | None]]] = {env_id: [] for env_id in envs}
+    for k in range(repeats):
+        for env_id in envs:
+            r = {"floor": floor_rate(env_id, steps), "pgrl": pgrl_rate(env_id, steps), "sb3": sb3_rate(env_id, steps)}
+            rounds[env_id].append(r)
+            print(f"{env_id} (round {k + 1}): " + ", ".join(f"{n} {_fmt(v)} steps/s" for n, v in r.items()), flush=True)
+    return {env_id: _medians(rs) for env_id, rs in rounds.items()}
+
+
+def _medians(rounds: list[dict[str, float | None]]) -> dict[str, float | None]:
+    def median(values: list[float | None]) -> float | None:
+        known = [v for v in values if v is not None]
+        return statistics.median(known) if known else None
+
+    out = {name: median([r[name] for r in rounds]) for name in rounds[0]}
+    out["pgrl/floor"] = median([r["pgrl"] / r["floor"] if r["pgrl"] and r["floor"] else None for r in rounds])
+    out["pgrl/sb3"] = median([r["pgrl"] / r["sb3"] if r["pgrl"] and r["sb3"] else None for r in rounds])
+    return out
 
 
 def main() -> None:
@@ -182,19 +205,13 @@ def main() -> None:
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--steps", type=int, default=1_000_000, help="env steps per pgrl run (the preset: 999,424)")
     p.add_argument("--rate-steps", type=int, default=20_480, help="env steps of each throughput measurement")
+    p.add_argument("--repeats", type=int, default=1, help="rounds of the throughput measurements (their medians)")
     p.add_argument("--jobs", type=int, default=2, help="pgrl runs at a time (one core each)")
     p.add_argument("--no-scores", action="store_true", help="throughput only")
     p.add_argument("--json", default=None, help="also write the results to this file")
     args = p.parse_args()
 
-    rates: dict[str, dict[str, float | None]] = {}
-    for env_id in args.envs:  # one at a time: the rates are not shared with another process
-        rates[env_id] = {
-            "floor": floor_rate(env_id, args.rate_steps),
-            "pgrl": pgrl_rate(env_id, args.rate_steps),
-            "sb3": sb3_rate(env_id, args.rate_steps),
-        }
-        print(f"{env_id}: " + ", ".join(f"{k} {_fmt(v)} steps/s" for k, v in rates[env_id].items()), flush=True)
+    rates = measure_rates(args.envs, args.rate_steps, args.repeats)
     runs: list[dict[str, Any]] = []
     if not args.no_scores:
         jobs = [(env_id, seed, args.steps) for env_id in args.envs for seed in args.seeds]

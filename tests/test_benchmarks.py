@@ -179,3 +179,18 @@ def test_seeds_benchmark_rows_and_the_median_of_rounds(capsys: pytest.CaptureFix
     rounds = [seeds.Row("pgrl", 1, wall, 1.0, [10], 1) for wall in (5.0, 3.0, 4.0, 9.0)]
     chosen = seeds.median_row(rounds)
     assert chosen.wall_s == 4.0 and chosen.note == "median of 4 rounds (wall s: 5.0, 3.0, 4.0, 9.0)"
+
+
+def test_mujoco_benchmark_reports_medians_of_rounds_and_paired_ratios() -> None:
+    bench = load("mujoco")
+    rounds = [{"floor": 100.0, "pgrl": 60.0, "sb3": 10.0}, {"floor": 50.0, "pgrl": 40.0, "sb3": 10.0},
+              {"floor": 80.0, "pgrl": 20.0, "sb3": 5.0}]  # fmt: skip
+    r = bench._medians(rounds)
+    assert (r["floor"], r["pgrl"], r["sb3"]) == (80.0, 40.0, 10.0)
+    assert (r["pgrl/floor"], r["pgrl/sb3"]) == (0.6, 4.0)  # each round's ratio, then the median (not 40/80, 40/10)
+    assert bench._medians([{"floor": 10.0, "pgrl": 5.0, "sb3": None}])["pgrl/sb3"] is None  # without SB3
+    runs = [
+        {"env": "Hopper-v5", "seed": 0, "steps": 1000, "wall_s": 60.0, "score_last100": 2000.0, "eval_mean": 2500.0}
+    ]
+    row = bench.table({"Hopper-v5": r}, runs, 1000).splitlines()[-1]
+    assert row.startswith("| Hopper-v5 | 2,000 ") and "| 60% | 10 | 4.0x | 2,383 +/- 272 |" in row

@@ -143,3 +143,22 @@ def test_a_hopper_run_steps_half_its_copies_in_a_worker(tmp_path: Path) -> None:
              callback=lambda *_: stepping.append(len(workers())), logger_kwargs={"output_dir": str(tmp_path)})  # fmt: skip
     assert stepping == [1] and not workers()
     assert json.loads((tmp_path / "config.json").read_text())["vectorization"] == "split"  # resume steps the same
+
+
+def _steps_in_a_pool_worker(steps: int) -> tuple[int, list[np.ndarray]]:
+    envs = make_vec_env("CartPole-v1", 4, seed=1, vectorization="split")
+    out = [envs.reset(seed=2)[0]] + [envs.step(np.ones(4, dtype=np.int64))[0] for _ in range(steps)]
+    parts = len(envs.envs)  # type: ignore[attr-defined]
+    envs.close()
+    return parts, out
+
+
+def test_a_daemonic_process_steps_every_copy_itself() -> None:
+    """A multiprocessing.Pool worker may not start a process: split then steps as sync, the same steps."""
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        parts, there = pool.apply(_steps_in_a_pool_worker, (30,))
+    assert parts == 1
+    sync = make_vec_env("CartPole-v1", 4, seed=1, vectorization="sync")
+    here = [sync.reset(seed=2)[0]] + [sync.step(np.ones(4, dtype=np.int64))[0] for _ in range(30)]
+    for a, b in zip(here, there, strict=True):
+        np.testing.assert_array_equal(a, b)

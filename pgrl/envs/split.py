@@ -9,6 +9,8 @@ seed + i), so the steps are the same as ``--vec sync``'s, copy for copy.
 
 One worker, not one per copy (gymnasium's ``AsyncVectorEnv``, ``--vec async``): a round trip through a
 pipe costs tens of microseconds on this kind of machine, paid once a step for all the worker's copies.
+A process that may not start one (a daemonic process, such as a ``multiprocessing.Pool`` worker) steps
+every copy itself: the same steps, on one core.
 """
 
 from __future__ import annotations
@@ -163,23 +165,29 @@ class SplitVectorEnv(ConcatVectorEnv):
         if num_envs < 2:
             raise PgrlError(f"--vec split needs at least 2 env copies (one here, one in the worker), got {num_envs}")
         local = num_envs // 2 if local is None else local
+        if mp.current_process().daemon:  # e.g. a multiprocessing.Pool worker, which may start no process:
+            local = num_envs  # every copy steps here, as sync (the same steps, on one core)
         here = gym.vector.SyncVectorEnv([fn] * local, autoreset_mode=AutoresetMode.SAME_STEP)
-        try:
-            worker = WorkerVectorEnv([fn] * (num_envs - local), probe)
-        except BaseException:
-            here.close()
-            raise
-        super().__init__([here, worker])
+        parts: list[gym.vector.VectorEnv] = [here]
+        if local < num_envs:
+            try:
+                parts.append(WorkerVectorEnv([fn] * (num_envs - local), probe))
+            except BaseException:
+                here.close()
+                raise
+        super().__init__(parts)
         self.local = local
 
     def reset(self, *, seed: Any = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
         """``seed``: an int seeds copy i with seed + i (as a SyncVectorEnv does), a list one seed per copy."""
         if isinstance(seed, int):
             seed = [seed + i for i in range(self.num_envs)]
-        seeds = [None, None] if seed is None else [list(seed[: self.local]), list(seed[self.local :])]
+        cuts = [(0, self.local), (self.local, self.num_envs)][: len(self.envs)]
+        seeds = [None] * len(self.envs) if seed is None else [list(seed[a:b]) for a, b in cuts]
         return super().reset(seed=seeds, options=options)
 
     def terminate(self) -> None:
         """After a failure: the worker ended without asking, this process's copies closed."""
-        self.envs[1].terminate()  # type: ignore[attr-defined]
+        for part in self.envs[1:]:
+            part.terminate()  # type: ignore[attr-defined]
         self.envs[0].close()
