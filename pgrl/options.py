@@ -122,9 +122,10 @@ class RunOptions(TypedDict, total=False):
     vectorization: Annotated[
         str,
         Option(
-            "auto", '"auto" (the env\'s own vectorised implementation where it has one, e.g. CartPole-v1\'s, else '
-            '"sync"), "native", "sync" (in this process), "async" (subprocess envs), "split" (half the copies in one worker process, stepping beside this one\'s) or "envpool" (envpool\'s C++ '
-            'envs, when installed)', _vectorization, grid=True,
+            "auto", '"auto" (the env\'s own vectorised implementation where it has one, e.g. CartPole-v1\'s; '
+            '"split" for the MuJoCo envs Hopper, Walker2d, Ant and Humanoid; else "sync"), "native", "sync" (in this '
+            'process), "async" (a subprocess per copy), "split" (half the copies in one worker process, stepping '
+            'beside this one\'s) or "envpool" (envpool\'s C++ envs, when installed)', _vectorization, grid=True,
         ),
     ]  # fmt: skip
     callback: Annotated[

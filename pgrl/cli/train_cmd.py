@@ -115,10 +115,9 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
         "--vec",
         choices=list(VECTORIZATIONS),
         default="auto",
-        help="vector env: auto (default: the env's own vectorised implementation where it has one, e.g. "
-        "CartPole-v1's, else sync), native, sync (in-process), async (subprocesses), split (half the copies in one worker process, stepping "
-        "beside this process's half), or envpool's C++ envs "
-        "(pip install envpool)",
+        help="vector env: auto (default: the env's own vectorised one, e.g. CartPole-v1's; split for Hopper, "
+        "Walker2d, Ant, Humanoid; else sync), native, sync (in-process), async (a subprocess per copy), split (half "
+        "the copies in one worker process, stepping beside this one's), or envpool's C++ envs (pip install envpool)",
     )
     p.add_argument(
         "--eval-episodes",
