@@ -162,3 +162,13 @@ def test_a_daemonic_process_steps_every_copy_itself() -> None:
     here = [sync.reset(seed=2)[0]] + [sync.step(np.ones(4, dtype=np.int64))[0] for _ in range(30)]
     for a, b in zip(here, there, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_the_worker_ends_quietly_when_this_process_goes_away() -> None:
+    envs = make_vec_env("CartPole-v1", 2, seed=0, vectorization="split")
+    worker = envs.envs[1]  # type: ignore[attr-defined]
+    worker._pipe.close()  # as when this process dies: the worker's next read finds the pipe closed
+    worker.process.join(timeout=10)
+    assert worker.process.exitcode == 0  # no traceback from a failed answer to nobody
+    worker.closed = True
+    envs.close()

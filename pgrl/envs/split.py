@@ -50,10 +50,10 @@ def _serve(fns: CloudpickleWrapper, pipe: Connection, parent: Connection) -> Non
                 pipe.send(("ok", result))
             except Exception as e:  # the env's own error, raised again in the main process
                 pipe.send(("error", _portable(e)))
+    except (EOFError, KeyboardInterrupt):  # the main process went away (before the env errors: EOFError is one)
+        pass
     except Exception as e:  # e.g. the env could not be made
         pipe.send(("error", _portable(e)))
-    except (EOFError, KeyboardInterrupt):  # the main process went away
-        pass
     finally:
         if envs is not None:
             envs.close()
