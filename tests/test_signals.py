@@ -120,19 +120,23 @@ def test_cli_exit_status_and_message(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert rows(tmp_path) == [1, 2, 3, 4, 5]
 
 
-def test_sigterm_to_the_cli_process(tmp_path: Path) -> None:
-    """A real process, as a job scheduler would stop it."""
+@pytest.mark.parametrize("vec", ["sync", "split"])
+def test_sigterm_to_the_cli_process_group(tmp_path: Path, vec: str) -> None:
+    """A real process, as a job scheduler would stop it: SIGTERM to its whole process group, so to the env
+    worker of ``--vec split`` too (which leaves it to the main process: the epoch ends, the checkpoint is
+    written, then the worker is closed). Epochs of mostly collection, so that the signal comes mid-step."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "pgrl", "train", "ppo", "--env", "CartPole-v1", "--epochs", "200", "--out",
-         str(tmp_path), *CLI_TINY],
+         str(tmp_path), "--vec", vec, *CLI_TINY, "--steps-per-epoch", "1024", "--minibatch-size", "1024"],
         env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
     )  # fmt: skip
     progress = tmp_path / "progress.txt"
     deadline = time.monotonic() + 120
     while not (progress.exists() and len(progress.read_text().splitlines()) > 2):
         assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.stderr else ""
         time.sleep(0.01)
-    proc.send_signal(signal.SIGTERM)
+    os.killpg(proc.pid, signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 143, err
     assert "pgrl: interrupted by SIGTERM: checkpoint of epoch" in err and "--resume" in err

@@ -100,11 +100,12 @@ def test_an_error_in_the_workers_env_is_raised_here_with_its_type() -> None:
     assert not workers()
 
 
-def test_the_worker_leaves_ctrl_c_to_this_process_and_ends_with_close() -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_the_worker_leaves_signals_to_this_process_and_ends_with_close(signum: int) -> None:
     envs = make_vec_env("CartPole-v1", 4, seed=0, vectorization="split")
     envs.reset(seed=0)
     (worker,) = workers()
-    os.kill(worker.pid, signal.SIGINT)  # as a terminal's Ctrl-C reaches the whole process group
+    os.kill(worker.pid, signum)  # as a terminal's Ctrl-C, or a scheduler's SIGTERM, reaches the process group
     time.sleep(0.2)
     assert worker.is_alive()
     envs.step(np.zeros(4, dtype=np.int64))  # it still answers

@@ -36,7 +36,10 @@ _CLOSE_TIMEOUT_S = 5.0
 def _serve(fns: CloudpickleWrapper, pipe: Connection, parent: Connection) -> None:
     """The worker: a SyncVectorEnv of its copies, answering ("ok", result) or ("error", exception)."""
     parent.close()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle; it closes us
+    # Ctrl-C, or a scheduler's SIGTERM to the process group, is the main process's to handle: it finishes its
+    # epoch, then closes us (or kills us, SIGKILL, if we do not answer)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     envs = None
     try:
         envs = gym.vector.SyncVectorEnv(fns.fn, autoreset_mode=AutoresetMode.SAME_STEP)  # type: ignore[arg-type]
@@ -144,7 +147,7 @@ class WorkerVectorEnv(gym.vector.VectorEnv):
             pass
         self.process.join(timeout=_CLOSE_TIMEOUT_S)
         if self.process.is_alive():  # an env stuck in its close
-            self.process.terminate()
+            self.process.kill()
             self.process.join(timeout=_CLOSE_TIMEOUT_S)
         self._pipe.close()
 
@@ -152,7 +155,7 @@ class WorkerVectorEnv(gym.vector.VectorEnv):
         """End the worker without asking (after a failure: it may not answer)."""
         self.closed = True
         if self.process.is_alive():
-            self.process.terminate()
+            self.process.kill()  # (it ignores SIGTERM)
         self.process.join(timeout=_CLOSE_TIMEOUT_S)
         self._pipe.close()
 
