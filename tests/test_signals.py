@@ -120,11 +120,11 @@ def test_cli_exit_status_and_message(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert rows(tmp_path) == [1, 2, 3, 4, 5]
 
 
-@pytest.mark.parametrize("vec", ["sync", "split"])
+@pytest.mark.parametrize("vec", ["sync", "split", "async"])
 def test_sigterm_to_the_cli_process_group(tmp_path: Path, vec: str) -> None:
     """A real process, as a job scheduler would stop it: SIGTERM to its whole process group, so to the env
-    worker of ``--vec split`` too (which leaves it to the main process: the epoch ends, the checkpoint is
-    written, then the worker is closed). Epochs of mostly collection, so that the signal comes mid-step."""
+    workers of ``--vec split`` and ``--vec async`` too (which leave it to the main process: the epoch ends,
+    the checkpoint is written, then the workers are closed). Epochs of mostly collection, so that the signal comes mid-step."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "pgrl", "train", "ppo", "--env", "CartPole-v1", "--epochs", "200", "--out",
          str(tmp_path), "--vec", vec, *CLI_TINY, "--steps-per-epoch", "1024", "--minibatch-size", "1024"],
@@ -170,3 +170,23 @@ def test_a_loop_that_died_does_not_swallow_a_later_ctrl_c(tmp_path: Path, monkey
         time.sleep(1)
     assert not isinstance(info.value, TrainingInterrupted)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_async_env_workers_leave_signals_to_the_main_process(signum: int) -> None:
+    import multiprocessing
+
+    import numpy as np
+
+    from pgrl.envs import make_vec_env
+
+    envs = make_vec_env("CartPole-v1", 2, seed=0, vectorization="async")
+    envs.reset(seed=0)
+    workers = [p for p in multiprocessing.active_children() if p.name.startswith("Worker<AsyncVectorEnv>")]
+    for worker in workers:
+        os.kill(worker.pid, signum)  # as the signal to the process group reaches them
+    time.sleep(0.2)
+    assert len(workers) == 2 and all(w.is_alive() for w in workers)
+    envs.step(np.zeros(2, dtype=np.int64))  # they still answer
+    envs.close()
+    assert not any(w.is_alive() for w in workers)

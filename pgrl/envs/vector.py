@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import signal
 from collections.abc import Callable
 from typing import Any, Literal
 
 import gymnasium as gym
 from gymnasium.envs.registration import load_env_creator
 from gymnasium.vector import AutoresetMode
+from gymnasium.vector.async_vector_env import _async_worker as gym_async_worker
 
 from pgrl.actions import ActionLayout
 from pgrl.envs.envpool_env import EnvpoolVectorEnv
@@ -205,7 +207,7 @@ def make_vec_env(
     if vectorization == "sync":
         vec: gym.vector.VectorEnv = gym.vector.SyncVectorEnv([fn] * num_envs, autoreset_mode=AutoresetMode.SAME_STEP)
     elif vectorization == "async":
-        vec = gym.vector.AsyncVectorEnv([fn] * num_envs, autoreset_mode=AutoresetMode.SAME_STEP)
+        vec = gym.vector.AsyncVectorEnv([fn] * num_envs, autoreset_mode=AutoresetMode.SAME_STEP, worker=_async_worker)
     elif vectorization == "split":
         vec = SplitVectorEnv(fn, num_envs, probe)
     else:
@@ -215,13 +217,22 @@ def make_vec_env(
     return vec
 
 
+def _async_worker(*args: Any) -> None:
+    """gymnasium's async env worker, leaving Ctrl-C and SIGTERM to the main process: a terminal's Ctrl-C and a
+    scheduler's SIGTERM reach the whole process group, and the main process finishes its epoch, writes its
+    checkpoint, then closes the workers (a worker that took the signal itself died mid-epoch, failing the run)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    gym_async_worker(*args)
+
+
 def close_after_failure(envs: gym.vector.VectorEnv) -> None:
     """Close envs one of which failed: a subprocess vector env's workers are ended (a dead or failed
     worker cannot answer the usual close), so that none is left behind."""
     if isinstance(envs, gym.vector.AsyncVectorEnv):
         for process in envs.processes:
             if process.is_alive():
-                process.terminate()
+                process.kill()  # (they ignore SIGTERM: _async_worker)
         for process in envs.processes:
             process.join(timeout=5)
         envs.closed = True  # nothing left to close (and no error from its __del__)
