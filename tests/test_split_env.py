@@ -100,18 +100,30 @@ def test_an_error_in_the_workers_env_is_raised_here_with_its_type() -> None:
     assert not workers()
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_the_worker_leaves_signals_to_this_process_and_ends_with_close(signum: int) -> None:
+def test_the_worker_leaves_signals_to_this_process_and_ends_with_close() -> None:
     envs = make_vec_env("CartPole-v1", 4, seed=0, vectorization="split")
     envs.reset(seed=0)
     (worker,) = workers()
-    os.kill(worker.pid, signum)  # as a terminal's Ctrl-C, or a scheduler's SIGTERM, reaches the process group
+    # a terminal's Ctrl-C, or a scheduler's SIGTERM to this process group, does not reach it
+    assert os.getpgid(worker.pid) != os.getpgid(0)
+    os.kill(worker.pid, signal.SIGINT)
     time.sleep(0.2)
     assert worker.is_alive()
     envs.step(np.zeros(4, dtype=np.int64))  # it still answers
     envs.close()
     assert not worker.is_alive() and not workers()
     envs.close()  # twice is fine
+
+
+@pytest.mark.parametrize("vec", ["split", "async"])
+def test_an_interpreter_that_exits_without_closing_the_envs_ends(vec: str) -> None:
+    """multiprocessing ends a daemonic worker at exit with SIGTERM, then waits for it."""
+    import subprocess
+    import sys
+
+    code = f"from pgrl.envs import make_vec_env; make_vec_env('CartPole-v1', 4, vectorization='{vec}').reset(seed=0)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
 
 
 def test_split_needs_two_copies() -> None:

@@ -16,6 +16,7 @@ every copy itself: the same steps, on one core.
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import signal
 import traceback
 from collections.abc import Callable, Sequence
@@ -36,10 +37,7 @@ _CLOSE_TIMEOUT_S = 5.0
 def _serve(fns: CloudpickleWrapper, pipe: Connection, parent: Connection) -> None:
     """The worker: a SyncVectorEnv of its copies, answering ("ok", result) or ("error", exception)."""
     parent.close()
-    # Ctrl-C, or a scheduler's SIGTERM to the process group, is the main process's to handle: it finishes its
-    # epoch, then closes us (or kills us, SIGKILL, if we do not answer)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    leave_signals_to_the_main_process()
     envs = None
     try:
         envs = gym.vector.SyncVectorEnv(fns.fn, autoreset_mode=AutoresetMode.SAME_STEP)  # type: ignore[arg-type]
@@ -61,6 +59,15 @@ def _serve(fns: CloudpickleWrapper, pipe: Connection, parent: Connection) -> Non
         if envs is not None:
             envs.close()
         pipe.close()
+
+
+def leave_signals_to_the_main_process() -> None:
+    """In an env worker: Ctrl-C and a SIGTERM sent to the run's process group (a terminal, ``kill -TERM -PGID``)
+    are the main process's to handle: it finishes its epoch and writes its checkpoint, then closes us. A
+    worker that took them itself died mid-epoch and failed the run. Its own process group keeps them away;
+    a SIGTERM sent to the worker itself (multiprocessing's at exit, :meth:`Process.terminate`) still ends it."""
+    os.setpgrp()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _portable(e: Exception) -> Exception:
@@ -155,7 +162,7 @@ class WorkerVectorEnv(gym.vector.VectorEnv):
         """End the worker without asking (after a failure: it may not answer)."""
         self.closed = True
         if self.process.is_alive():
-            self.process.kill()  # (it ignores SIGTERM)
+            self.process.kill()
         self.process.join(timeout=_CLOSE_TIMEOUT_S)
         self._pipe.close()
 

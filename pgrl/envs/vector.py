@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import signal
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -26,7 +25,7 @@ from pgrl.envs.envpool_env import EnvpoolVectorEnv
 from pgrl.envs.limits import capped
 from pgrl.envs.mujoco_warnings import is_mujoco
 from pgrl.envs.named import NamedEnv, make_by_id, register
-from pgrl.envs.split import SplitVectorEnv
+from pgrl.envs.split import SplitVectorEnv, leave_signals_to_the_main_process
 from pgrl.errors import PgrlError
 from pgrl.options import VECTORIZATIONS
 from pgrl.spaces import ObsLayout
@@ -218,11 +217,9 @@ def make_vec_env(
 
 
 def _async_worker(*args: Any) -> None:
-    """gymnasium's async env worker, leaving Ctrl-C and SIGTERM to the main process: a terminal's Ctrl-C and a
-    scheduler's SIGTERM reach the whole process group, and the main process finishes its epoch, writes its
-    checkpoint, then closes the workers (a worker that took the signal itself died mid-epoch, failing the run)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    """gymnasium's async env worker, leaving the signals sent to the run's process group to the main process
+    (:func:`pgrl.envs.split.leave_signals_to_the_main_process`)."""
+    leave_signals_to_the_main_process()
     gym_async_worker(*args)
 
 
@@ -232,7 +229,7 @@ def close_after_failure(envs: gym.vector.VectorEnv) -> None:
     if isinstance(envs, gym.vector.AsyncVectorEnv):
         for process in envs.processes:
             if process.is_alive():
-                process.kill()  # (they ignore SIGTERM: _async_worker)
+                process.kill()
         for process in envs.processes:
             process.join(timeout=5)
         envs.closed = True  # nothing left to close (and no error from its __del__)
