@@ -153,13 +153,10 @@ class WorkerVectorEnv(gym.vector.VectorEnv):
         except (EOFError, BrokenPipeError, ConnectionError, OSError):
             pass
         self.process.join(timeout=_CLOSE_TIMEOUT_S)
-        if self.process.is_alive():  # an env stuck in its close
-            self.process.kill()
-            self.process.join(timeout=_CLOSE_TIMEOUT_S)
-        self._pipe.close()
+        self.terminate()  # an env stuck in its close
 
     def terminate(self) -> None:
-        """End the worker without asking (after a failure: it may not answer)."""
+        """End the worker without asking (after a failure: it may not answer); nothing when it has ended."""
         self.closed = True
         if self.process.is_alive():
             self.process.kill()
