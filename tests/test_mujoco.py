@@ -103,7 +103,17 @@ def test_every_mujoco_v5_env_has_a_ppo_preset_with_the_reference_details() -> No
         assert cfg.epochs * cfg.steps_per_epoch == 999_424
         # the CPU's recipe: 16 copies per policy pass, 40 gradient steps of 512 an update (not 320 of 64)
         passes = 5 if env_id == "InvertedPendulum-v5" else 10  # its cheap step: the update is most of its epoch
-        assert (cfg.num_envs, cfg.minibatch_size, cfg.update_epochs, cfg.pi_lr) == (16, 512, passes, 1e-3), env_id
+        envs = 32 if env_id == "HalfCheetah-v5" else 16  # its cheap step: half the policy passes per sample
+        assert (cfg.num_envs, cfg.minibatch_size, cfg.update_epochs, cfg.pi_lr) == (envs, 512, passes, 1e-3), env_id
+
+
+def test_every_mujoco_v5_env_has_an_a2c_preset_with_the_normalisation_and_std_1() -> None:
+    for env_id in MUJOCO_V5:
+        cfg: Any = ALGORITHMS["a2c"].config.resolve(env_id, {})
+        assert (cfg.norm_obs, cfg.norm_reward, cfg.anneal_lr, cfg.log_std_init) == (True, True, True, 0.0), env_id
+        assert (cfg.n_steps, cfg.lam, cfg.epochs * cfg.steps_per_epoch) == (5, 1.0, 1_000_000), env_id
+    # the caller's value still wins over the preset
+    assert ALGORITHMS["a2c"].config.resolve("Hopper-v5", {"norm_reward": False}).norm_reward is False
 
 
 def test_ars_runs_the_mujoco_envs_with_the_papers_v2_t_hyperparameters(tmp_path: Path) -> None:
