@@ -11,7 +11,8 @@ Per env, in one invocation:
 2. Scores: pgrl PPO for ``--steps`` env steps on each seed (``--jobs`` runs at a time, each in its own
    process with one torch thread). The score is CleanRL's: the mean return of the last 100 training
    episodes (the returns the env gave, not the scaled rewards the learner saw); beside it the mean of 20
-   deterministic evaluation episodes (:func:`pgrl.evaluate`) and the wall time of training.
+   deterministic evaluation episodes (:func:`pgrl.evaluate`) and the wall time of training. ``--algo a2c``
+   scores A2C with its MuJoCo preset instead (the throughput rows stay PPO's).
 
 The published anchors are CleanRL's ``ppo_continuous_action`` on the v4 envs at 1M steps, 3 seeds (its
 benchmark page); gymnasium says v4 and v5 train differently except HalfCheetah and Swimmer, so the
@@ -54,8 +55,8 @@ CLEANRL: dict[str, tuple[float, float]] = {
 SB3_PPO = dict(n_steps=2048, batch_size=64, n_epochs=10, learning_rate=3e-4, gamma=0.99, gae_lambda=0.95)
 
 
-def pgrl_run(env_id: str, seed: int, steps: int) -> dict[str, Any]:
-    """One pgrl PPO run with the env's preset for about ``steps`` env steps (run in a worker process)."""
+def pgrl_run(env_id: str, seed: int, steps: int, algo: str = "ppo") -> dict[str, Any]:
+    """One pgrl run of ``algo`` with the env's preset for about ``steps`` env steps (run in a worker process)."""
     import torch
 
     import pgrl
@@ -63,7 +64,7 @@ def pgrl_run(env_id: str, seed: int, steps: int) -> dict[str, Any]:
     from pgrl.training import run as run_module
 
     torch.set_num_threads(1)
-    cfg: Any = ALGORITHMS["ppo"].config.resolve(env_id, {})
+    cfg: Any = ALGORITHMS[algo].config.resolve(env_id, {})
     epochs = max(1, steps // cfg.steps_per_epoch)
     episodes: list[float] = []
     record = run_module.Run.record_episodes
@@ -75,19 +76,19 @@ def pgrl_run(env_id: str, seed: int, steps: int) -> dict[str, Any]:
     run_module.Run.record_episodes = recording  # type: ignore[method-assign]
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
-        agent, history = pgrl.ppo(env_id, seed=seed, epochs=epochs, eval_episodes=0, verbose=False,
+        agent, history = ALGORITHMS[algo].fn(env_id, seed=seed, epochs=epochs, eval_episodes=0, verbose=False,
                                   logger_kwargs={"output_dir": out})  # fmt: skip
         wall = time.perf_counter() - start
     returns, _ = pgrl.evaluate(agent, env_id, 20, seed=seed)
     total = int(history[-1]["TotalEnvInteracts"])
     return {
-        "env": env_id, "seed": seed, "steps": total, "wall_s": wall, "steps_per_s": total / wall,
+        "env": env_id, "algo": algo, "seed": seed, "steps": total, "wall_s": wall, "steps_per_s": total / wall,
         "score_last100": float(np.mean(episodes[-100:])) if episodes else math.nan,
         "eval_mean": float(np.mean(returns)), "eval_std": float(np.std(returns)),
     }  # fmt: skip
 
 
-def _pgrl_run(args: tuple[str, int, int]) -> dict[str, Any]:
+def _pgrl_run(args: tuple[str, int, int, str]) -> dict[str, Any]:
     return pgrl_run(*args)
 
 
@@ -167,8 +168,9 @@ def table(rates: dict[str, dict[str, float | None]], runs: list[dict[str, Any]],
         pg, fl, sb, of_floor, of_sb3 = (r.get(k) for k in ("pgrl", "floor", "sb3", "pgrl/floor", "pgrl/sb3"))
         ref = CLEANRL.get(env_id)
         walls = [x["wall_s"] / x["steps"] * steps / 60 for x in mine]
+        algos = sorted({x["algo"] for x in mine if x.get("algo", "ppo") != "ppo"})
         lines.append(
-            f"| {env_id} | {_mean_std([x['score_last100'] for x in mine])} | {_mean_std([x['eval_mean'] for x in mine])} "
+            f"| {env_id}{f' ({algos[0]})' if algos else ''} | {_mean_std([x['score_last100'] for x in mine])} | {_mean_std([x['eval_mean'] for x in mine])} "
             f"| {','.join(str(x['seed']) for x in mine) or '-'} | {_fmt(statistics.mean(walls) if walls else None, '.1f')} min "
             f"| {_fmt(pg)} | {_fmt(fl)} | {_fmt(of_floor, '.0%')} | {_fmt(sb)} | {_fmt(of_sb3, '.1f')}x | {f'{ref[0]:,.0f} +/- {ref[1]:,.0f}' if ref else '-'} |"
         )
@@ -208,13 +210,19 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=1, help="rounds of the throughput measurements (their medians)")
     p.add_argument("--jobs", type=int, default=2, help="pgrl runs at a time (one core each)")
     p.add_argument("--no-scores", action="store_true", help="throughput only")
+    p.add_argument(
+        "--algo",
+        choices=["ppo", "a2c"],
+        default="ppo",
+        help="pgrl's algorithm for the scores (with its MuJoCo preset); throughput and SB3 stay PPO's",
+    )
     p.add_argument("--json", default=None, help="also write the results to this file")
     args = p.parse_args()
 
     rates = measure_rates(args.envs, args.rate_steps, args.repeats)
     runs: list[dict[str, Any]] = []
     if not args.no_scores:
-        jobs = [(env_id, seed, args.steps) for env_id in args.envs for seed in args.seeds]
+        jobs = [(env_id, seed, args.steps, args.algo) for env_id in args.envs for seed in args.seeds]
         with mp.get_context("spawn").Pool(args.jobs, maxtasksperchild=1) as pool:
             for result in pool.imap_unordered(_pgrl_run, jobs):
                 runs.append(result)

@@ -194,3 +194,14 @@ def test_mujoco_benchmark_reports_medians_of_rounds_and_paired_ratios() -> None:
     ]
     row = bench.table({"Hopper-v5": r}, runs, 1000).splitlines()[-1]
     assert row.startswith("| Hopper-v5 | 2,000 ") and "| 60% | 10 | 4.0x | 2,383 +/- 272 |" in row
+
+
+def test_mujoco_benchmark_scores_a2c_with_its_preset() -> None:
+    """--algo a2c: the score runs train A2C with its MuJoCo preset (one epoch here), and the table says so."""
+    pytest.importorskip("mujoco")
+    bench = load("mujoco")
+    run = bench.pgrl_run("Hopper-v5", 0, 1, "a2c")
+    assert (run["algo"], run["steps"]) == ("a2c", 4000)  # the preset's epoch: 8 envs x 500 steps
+    assert np.isfinite(run["score_last100"]) and np.isfinite(run["eval_mean"])
+    r = bench._medians([{"floor": 10.0, "pgrl": 5.0, "sb3": 1.0}])
+    assert bench.table({"Hopper-v5": r}, [run], 1000).splitlines()[-1].startswith("| Hopper-v5 (a2c) | ")
