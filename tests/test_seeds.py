@@ -439,6 +439,7 @@ def test_a_groups_directory_resumes_its_seeds_as_a_group(tmp_path, capsys):
         np.testing.assert_array_equal(rows[0][k * copies : (k + 1) * copies], decode(saved[s]["collector"]["obs"]))
     out = capsys.readouterr().out
     assert "together in one process" in out and out.count("Resuming ppo") >= 2
+    assert "(seed 0) at epoch" in out and "(seed 1) at epoch" in out  # each member's line names its seed
     assert [[row["Epoch"] for row in h] for _, h in results] == [[1, 2, 3], [1, 2, 3]]
     # bit-identical to the group that was not interrupted: parameters and the resumed epochs' returns
     for (agent, history), (uninterrupted, its_history) in zip(results, whole, strict=True):

@@ -137,7 +137,8 @@ class Run:
         if resumed is not None:
             self._continue(resumed)
             self.progress.line(
-                f"Resuming {self.algo} on {self.env_id} at epoch {self.epoch} from {str(self.run_dir)!r}"
+                f"Resuming {self.algo} on {self.env_id} (seed {self.seed}) at epoch {self.epoch} from "
+                f"{str(self.run_dir)!r}"
             )
         else:
             self.progress.line(parts.start_line())
