@@ -203,5 +203,5 @@ def test_mujoco_benchmark_scores_a2c_with_its_preset() -> None:
     run = bench.pgrl_run("Hopper-v5", 0, 1, "a2c")
     assert (run["algo"], run["steps"]) == ("a2c", 4000)  # the preset's epoch: 8 envs x 500 steps
     assert np.isfinite(run["score_last100"]) and np.isfinite(run["eval_mean"])
-    r = bench._medians([{"floor": 10.0, "pgrl": 5.0, "sb3": 1.0}])
-    assert bench.table({"Hopper-v5": r}, [run], 1000).splitlines()[-1].startswith("| Hopper-v5 (a2c) | ")
+    row = bench.table({"Hopper-v5": {}}, [run], 1000).splitlines()[-1]  # no throughput rows: they measure PPO
+    assert row.startswith("| Hopper-v5 (a2c) | ") and "| - | - | - | - | - | 2,383 +/- 272 |" in row
