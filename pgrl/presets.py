@@ -243,6 +243,11 @@ PRESETS["ppo"]["InvertedPendulum-v5"]["update_epochs"] = 5
 # seeds 100-103: 2,225 / 1,256 / 3,246 / 1,170 (mean 1,974) against 16 envs' 1,506 / 3,013 / 1,508 / 1,479
 # (1,877), at ~1.2x the steps/s.
 PRESETS["ppo"]["HalfCheetah-v5"]["num_envs"] = 32
+# Walker2d too: its split copies step 16 a side instead of 8, so the pipe's round trip and the policy pass are
+# paid once per 32 copies (`benchmarks/epoch_profile.py --env Walker2d-v5 --set num_envs=32`, wall clock: the
+# env step 406 -> 290 ms an epoch, 3,241 -> 4,652 steps/s). Tuning seeds 100-101: 2,974 / 2,977 against 16
+# envs' 3,678 / 3,068. Hopper stays at 16: with 32 its seeds 100-101 ended at 931 / 688 (16: 1,904 / 2,950).
+PRESETS["ppo"]["Walker2d-v5"]["num_envs"] = 32
 
 # MuJoCo v5 for A2C (issue 15): its defaults (SB3's: 5 steps per update, lambda 1, one optimizer) with the
 # details that make continuous control learn (rl-baselines3-zoo runs SB3's A2C on MuJoCo with VecNormalize):
