@@ -112,18 +112,14 @@ def pgrl_rate(env_id: str, steps: int) -> float:
 def floor_rate(env_id: str, steps: int) -> float:
     """The preset's vector env stepped with random actions: the most steps/s any learner could reach."""
     from pgrl.algos.registry import ALGORITHMS
-    from pgrl.envs import make_vec_env
 
     cfg: Any = ALGORITHMS["ppo"].config.resolve(env_id, {})
-    envs = make_vec_env(env_id, cfg.num_envs, seed=0, vectorization="auto")  # the kind the run steps
-    envs.reset(seed=0)
-    n = max(1, steps // cfg.num_envs)
-    start = time.perf_counter()
-    for _ in range(n):
-        envs.step(envs.action_space.sample())
-    rate = n * cfg.num_envs / (time.perf_counter() - start)
-    envs.close()
-    return rate
+    path = Path(__file__).resolve().with_name("throughput.py")  # by path: this folder is off sys.path (above)
+    spec = importlib.util.spec_from_file_location("pgrl_bench_throughput", path)
+    assert spec is not None and spec.loader is not None
+    throughput = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(throughput)
+    return float(throughput.floor_rate(env_id, cfg.num_envs, steps, "auto"))  # the kind of vector env the run steps
 
 
 def sb3_rate(env_id: str, steps: int) -> float | None:

@@ -69,10 +69,17 @@ def train_rate(algo: str, env_id: str, steps: int, vectorization: str = "sync") 
 
 
 def floor_rate(env_id: str, n: int, steps: int, vectorization: str = "sync") -> float:
-    """Env steps per second of the same vector env with random actions and no learning."""
+    """Env steps per second of the same vector env with random actions and no learning (gathering the info
+    keys a run gathers, where the checkout measured has pgrl.envs.infos)."""
     from pgrl.envs import make_vec_env
 
-    envs = make_vec_env(env_id, n, seed=0, vectorization=vectorization)  # type: ignore[arg-type]
+    try:
+        from pgrl.envs.infos import LEARNER_INFO
+
+        kept: dict[str, Any] = {"info_keys": LEARNER_INFO}
+    except ImportError:  # an older checkout: its runs gathered every key
+        kept = {}
+    envs = make_vec_env(env_id, n, seed=0, vectorization=vectorization, **kept)  # type: ignore[arg-type]
     envs.reset(seed=0)
     sample = envs.action_space.sample
     for _ in range(10):

@@ -11,6 +11,7 @@ import numpy as np
 from pgrl.actions import mask_of
 from pgrl.agent import Agent
 from pgrl.envs import EnvSpec, make_vec_env
+from pgrl.envs.infos import LEARNER_INFO
 from pgrl.envs.limits import DEFAULT_EPISODE_CAP, cut_flags, env_label, warn_cut
 from pgrl.envs.vector import has_native_vectorization
 from pgrl.threads import one_thread
@@ -69,7 +70,7 @@ def eval_envs(
     call per step for all copies: CartPole-v1's 500-step episodes evaluate ~4x faster), else gymnasium's sync
     vector env; every episode ends (the cap)."""
     return make_vec_env(env, n, seed=seed, vectorization=vectorization, max_ep_len=max_ep_len,  # type: ignore[arg-type]
-                        episode_cap=DEFAULT_EPISODE_CAP)  # fmt: skip
+                        episode_cap=DEFAULT_EPISODE_CAP, info_keys=LEARNER_INFO)  # fmt: skip
 
 
 def quotas(episodes: int, n: int) -> np.ndarray:

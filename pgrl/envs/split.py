@@ -19,7 +19,7 @@ import multiprocessing as mp
 import os
 import signal
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -29,18 +29,19 @@ from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import CloudpickleWrapper
 
 from pgrl.envs.concat import ConcatVectorEnv
+from pgrl.envs.infos import SyncVectorEnv, keys
 from pgrl.errors import PgrlError
 
 _CLOSE_TIMEOUT_S = 5.0
 
 
-def _serve(fns: CloudpickleWrapper, pipe: Connection, parent: Connection) -> None:
+def _serve(fns: CloudpickleWrapper, pipe: Connection, parent: Connection, info_keys: frozenset[str] | None) -> None:
     """The worker: a SyncVectorEnv of its copies, answering ("ok", result) or ("error", exception)."""
     parent.close()
     leave_signals_to_the_main_process()
     envs = None
     try:
-        envs = gym.vector.SyncVectorEnv(fns.fn, autoreset_mode=AutoresetMode.SAME_STEP)  # type: ignore[arg-type]
+        envs = SyncVectorEnv(fns.fn, info_keys)  # type: ignore[arg-type]
         pipe.send(("ok", None))
         while True:
             command, payload = pipe.recv()
@@ -83,9 +84,12 @@ def _portable(e: Exception) -> Exception:
 
 class WorkerVectorEnv(gym.vector.VectorEnv):
     """A SyncVectorEnv of ``fns`` in one worker process; :meth:`step_async` / :meth:`step_wait` let the
-    caller work while it steps. Its spaces come from ``probe`` (a made copy, closed by the caller)."""
+    caller work while it steps. Its spaces come from ``probe`` (a made copy, closed by the caller); its info
+    has the keys ``info_keys`` (None: all; :mod:`pgrl.envs.infos`), which also keeps the pipe's load small."""
 
-    def __init__(self, fns: Sequence[Callable[[], gym.Env]], probe: gym.Env) -> None:
+    def __init__(
+        self, fns: Sequence[Callable[[], gym.Env]], probe: gym.Env, info_keys: Collection[str] | None = None
+    ) -> None:
         self.num_envs = len(fns)
         self.single_observation_space, self.single_action_space = probe.observation_space, probe.action_space
         self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, self.num_envs)
@@ -95,7 +99,9 @@ class WorkerVectorEnv(gym.vector.VectorEnv):
         context = mp.get_context()
         self._pipe, child = context.Pipe()
         payload = CloudpickleWrapper(list(fns))  # type: ignore[arg-type]  # it pickles any object
-        self.process = context.Process(target=_serve, args=(payload, child, self._pipe), daemon=True, name="pgrl-env")
+        self.process = context.Process(
+            target=_serve, args=(payload, child, self._pipe, keys(info_keys)), daemon=True, name="pgrl-env"
+        )
         self.process.start()
         child.close()
         self._receive()  # the worker made its envs (or says why not)
@@ -166,19 +172,27 @@ class WorkerVectorEnv(gym.vector.VectorEnv):
 
 class SplitVectorEnv(ConcatVectorEnv):
     """``num_envs`` copies: the first ``local`` in this process (a SyncVectorEnv), the rest in one
-    :class:`WorkerVectorEnv`, stepping at the same time. Seeded as one SyncVectorEnv of all the copies."""
+    :class:`WorkerVectorEnv`, stepping at the same time. Seeded as one SyncVectorEnv of all the copies; the
+    info has the keys ``info_keys`` (None: all; :mod:`pgrl.envs.infos`)."""
 
-    def __init__(self, fn: Callable[[], gym.Env], num_envs: int, probe: gym.Env, local: int | None = None) -> None:
+    def __init__(
+        self,
+        fn: Callable[[], gym.Env],
+        num_envs: int,
+        probe: gym.Env,
+        local: int | None = None,
+        info_keys: Collection[str] | None = None,
+    ) -> None:
         if num_envs < 2:
             raise PgrlError(f"--vec split needs at least 2 env copies (one here, one in the worker), got {num_envs}")
         local = num_envs // 2 if local is None else local
         if mp.current_process().daemon:  # e.g. a multiprocessing.Pool worker, which may start no process:
             local = num_envs  # every copy steps here, as sync (the same steps, on one core)
-        here = gym.vector.SyncVectorEnv([fn] * local, autoreset_mode=AutoresetMode.SAME_STEP)
+        here = SyncVectorEnv([fn] * local, info_keys)
         parts: list[gym.vector.VectorEnv] = [here]
         if local < num_envs:
             try:
-                parts.append(WorkerVectorEnv([fn] * (num_envs - local), probe))
+                parts.append(WorkerVectorEnv([fn] * (num_envs - local), probe, info_keys))
             except BaseException:
                 here.close()
                 raise

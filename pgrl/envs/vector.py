@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, Literal
 
 import gymnasium as gym
 from gymnasium.envs.registration import load_env_creator
-from gymnasium.vector import AutoresetMode
 from gymnasium.vector.async_vector_env import _async_worker as gym_async_worker
 
 from pgrl.actions import ActionLayout
 from pgrl.envs.envpool_env import EnvpoolVectorEnv
+from pgrl.envs.infos import AsyncVectorEnv, SyncVectorEnv
 from pgrl.envs.limits import capped
 from pgrl.envs.mujoco_warnings import is_mujoco
 from pgrl.envs.named import NamedEnv, make_by_id, register
@@ -157,6 +157,7 @@ def make_vec_env(
     vectorization: Literal["auto", "native", "sync", "async", "split", "envpool"] = "sync",
     max_ep_len: int | None = None,
     episode_cap: int | None = None,
+    info_keys: Collection[str] | None = None,
 ) -> gym.vector.VectorEnv:
     """``num_envs`` copies of ``env`` as a gymnasium vector env, reset with seeds seed, seed+1, ...
 
@@ -175,6 +176,8 @@ def make_vec_env(
         max_ep_len: optional extra time limit per episode (a truncation).
         episode_cap: a time limit for an env that has none of its own (evaluations: see
             :mod:`pgrl.envs.limits`).
+        info_keys: the keys of the step's info a sync, async or split env gathers (None: all, as gymnasium;
+            pgrl's runs and evaluations pass :data:`pgrl.envs.infos.LEARNER_INFO`, the keys they read).
 
     The env is not reset yet: call ``envs.reset(seed=seed)`` (the rollout collector does).
     """
@@ -204,11 +207,11 @@ def make_vec_env(
     check_spaces(probe.observation_space, probe.action_space)
     probe.close()  # (its spaces and metadata stay readable)
     if vectorization == "sync":
-        vec: gym.vector.VectorEnv = gym.vector.SyncVectorEnv([fn] * num_envs, autoreset_mode=AutoresetMode.SAME_STEP)
+        vec: gym.vector.VectorEnv = SyncVectorEnv([fn] * num_envs, info_keys)
     elif vectorization == "async":
-        vec = gym.vector.AsyncVectorEnv([fn] * num_envs, autoreset_mode=AutoresetMode.SAME_STEP, worker=_async_worker)
+        vec = AsyncVectorEnv([fn] * num_envs, info_keys, worker=_async_worker)
     elif vectorization == "split":
-        vec = SplitVectorEnv(fn, num_envs, probe)
+        vec = SplitVectorEnv(fn, num_envs, probe, info_keys=info_keys)
     else:
         raise PgrlError(f"vectorization must be one of {', '.join(VECTORIZATIONS)}, got {vectorization!r}")
     if seed is not None:

@@ -19,6 +19,7 @@ from pgrl.agent import Agent
 from pgrl.checkpoint import space_to_json
 from pgrl.config import Config, RolloutConfig
 from pgrl.envs import EnvSpec, NamedEnv, make_vec_env
+from pgrl.envs.infos import LEARNER_INFO
 from pgrl.envs.vector import resolve_vectorization
 from pgrl.errors import PgrlError
 from pgrl.networks import MLPActorCritic, class_path, json_ac_kwargs
@@ -149,7 +150,8 @@ def build(config_class: type[Config], arguments: Mapping[str, Any]) -> Parts:
     call.options["vectorization"] = resolve_vectorization(
         env_fn, call.options["vectorization"], config_class.per_copy_seeds, n_envs
     )
-    envs = make_vec_env(env_fn, n_envs, rank_seed, call.options["vectorization"], cfg.max_ep_len)  # type: ignore[arg-type]
+    envs = make_vec_env(env_fn, n_envs, rank_seed, call.options["vectorization"], cfg.max_ep_len,  # type: ignore[arg-type]
+                        info_keys=LEARNER_INFO)  # fmt: skip
     seed_everything(rank_seed)
     threads = TorchThreads(1)
     ac_kwargs = network_kwargs(
