@@ -78,12 +78,18 @@ def hyperparameter(
 # ------------------------------------------------------------------------------------------------ checks
 
 
+FLOAT32_MAX = 3.4028234663852886e38
+"""The largest float32: hyperparameters meet float32 tensors (torch.clamp refuses a bound beyond it)."""
+
+
 def finite(name: str, value: Any) -> float | None:
-    """The value as a float, refusing what is not a finite number (None passes)."""
+    """The value as a float, refusing what is not a finite number within float32's range (None passes)."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise PgrlError(f"{name} must be a finite number, got {value!r}")
+    if abs(value) > FLOAT32_MAX:
+        raise PgrlError(f"{name} must be at most {FLOAT32_MAX:.3g} in size (float32's range), got {value!r}")
     return float(value)
 
 

@@ -111,6 +111,18 @@ def test_resolution_order_defaults_then_preset_then_given() -> None:
         ppo.resolve("CartPole-v1", {"steps_per_epoch": 64, "num_envs": 2, "minibatch_size": 600})
 
 
+def test_a_number_beyond_float32s_range_is_refused() -> None:
+    # found by tests/test_cli_fuzz.py: --clip-ratio 1e308 passed as finite, then torch.clamp could not take it
+    ppo = ALGORITHMS["ppo"].config
+    with pytest.raises(
+        PgrlError, match=r"clip_ratio must be at most 3.4e\+38 in size \(float32's range\), got 1e\+308"
+    ):
+        ppo.resolve("CartPole-v1", {"clip_ratio": 1e308})
+    with pytest.raises(PgrlError, match="ent_coef must be at most"):
+        ppo.resolve("CartPole-v1", {"ent_coef": 10**40})
+    assert ppo.resolve("CartPole-v1", {"clip_ratio": 1e30}).clip_ratio == 1e30  # type: ignore[attr-defined]
+
+
 def test_resume_rules_come_from_the_fields(tmp_path: Path) -> None:
     may_change = {hp.name for hp in hyperparameters(ALGORITHMS["ppo"].config) if hp.resume == "may change"}
     assert may_change == {"epochs", "save_freq"}

@@ -149,8 +149,8 @@ def test_cli_nan_policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
 
 
 def test_ars_follows_the_nan_policy_too(tmp_path: Path) -> None:
-    """ARS's update goes through no optimizer; a step that overflows float32 still stops or is skipped."""
-    kw = dict(n_directions=2, top_b=1, max_ep_len=20, step_size=1e39, eval_episodes=0, verbose=False)
+    """ARS's update goes through no optimizer; a step that overflows float32 still stops or is skipped (a step size at float32's limit)."""
+    kw = dict(n_directions=2, top_b=1, max_ep_len=20, step_size=3e38, eval_episodes=0, verbose=False)
     with pytest.raises(NonFiniteError, match=r"non-finite parameters .* in epoch 1: training stopped"):
         pgrl.ars("CartPole-v1", epochs=2, logger_kwargs={"output_dir": str(tmp_path / "stop")}, **kw)
     agent, history = pgrl.ars(
