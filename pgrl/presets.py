@@ -238,11 +238,14 @@ for _env in MUJOCO_V5:
 # InvertedPendulum's step is cheap (~35 us), so the update is most of an epoch: 5 passes instead of 10
 # (returns 1,000 at 1M steps on seeds 100 and 101 with either; ~1.3x the steps/s).
 PRESETS["ppo"]["InvertedPendulum-v5"]["update_epochs"] = 5
-# HalfCheetah's step is cheap too (~60 us) and the policy pass per step a fifth of its collection: 32 envs x 64
-# steps (one pass for 32 copies; the same 2,048-step batch and 40 gradient steps). Last-100 scores on tuning
-# seeds 100-103: 2,225 / 1,256 / 3,246 / 1,170 (mean 1,974) against 16 envs' 1,506 / 3,013 / 1,508 / 1,479
-# (1,877), at ~1.2x the steps/s.
-PRESETS["ppo"]["HalfCheetah-v5"]["num_envs"] = 32
+# HalfCheetah's step is cheap too (~60 us) and the policy pass and bookkeeping per vector step were a fifth of
+# its collection: 64 envs x 32 steps (one pass for 64 copies; the same 2,048-step batch and 40 gradient steps).
+# Last-100 scores on tuning seeds 100-103 (every copy ends its 1,000-step episodes together, so exact from
+# progress.txt): 64 envs 4,375 / 1,652 / 1,639 / 2,579 (mean 2,561), 32 envs 3,563 / 1,728 / 4,714 / 1,633
+# (2,910), 16 envs 1,716 / 4,521 / 1,709 / 1,647 (2,398): each seed either finds the ~4,500 gait or stays
+# near 1,650, whichever the width. 64 envs took the pgrl / floor ratio from 51% to 57% (medians of four
+# alternating rounds; benchmarks/README.md).
+PRESETS["ppo"]["HalfCheetah-v5"]["num_envs"] = 64
 # Walker2d too: its split copies step 16 a side instead of 8, so the pipe's round trip and the policy pass are
 # paid once per 32 copies (`benchmarks/epoch_profile.py --env Walker2d-v5 --set num_envs=32`, wall clock: the
 # env step 406 -> 290 ms an epoch, 3,241 -> 4,652 steps/s). Tuning seeds 100-101: 2,974 / 2,977 against 16
