@@ -70,11 +70,11 @@ def train_rate(algo: str, env_id: str, steps: int, vectorization: str = "sync") 
 
 def floor_rate(env_id: str, n: int, steps: int, vectorization: str = "sync") -> float:
     """Env steps per second of the same vector env with random actions and no learning (gathering the info
-    keys a run gathers, where the checkout measured has pgrl.envs.infos)."""
+    keys a run gathers, where the checkout measured has pgrl.envs.gym_vectors)."""
     from pgrl.envs import make_vec_env
 
     try:
-        from pgrl.envs.infos import LEARNER_INFO
+        from pgrl.envs.gym_vectors import LEARNER_INFO
 
         kept: dict[str, Any] = {"info_keys": LEARNER_INFO}
     except ImportError:  # an older checkout: its runs gathered every key

@@ -11,7 +11,7 @@ import numpy as np
 from pgrl.actions import mask_of
 from pgrl.agent import Agent
 from pgrl.envs import EnvSpec, make_vec_env
-from pgrl.envs.infos import LEARNER_INFO
+from pgrl.envs.gym_vectors import LEARNER_INFO
 from pgrl.envs.limits import DEFAULT_EPISODE_CAP, cut_flags, env_label, warn_cut
 from pgrl.envs.vector import has_native_vectorization
 from pgrl.threads import one_thread

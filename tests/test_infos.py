@@ -1,4 +1,4 @@
-"""A vector env's info kept to the keys the learner reads (pgrl.envs.infos): the rest left out by sync, async
+"""A vector env's info kept to the keys the learner reads (pgrl.envs.gym_vectors): the rest left out by sync, async
 and split envs alike, what pgrl reads (final_obs, final_info, action masks, the episode cap's mark) kept."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from pgrl.envs import make_vec_env
-from pgrl.envs.infos import LEARNER_INFO
+from pgrl.envs.gym_vectors import LEARNER_INFO
 from pgrl.envs.limits import CAPPED, capped
 from pgrl.spaces import MASK_KEY
 

@@ -29,7 +29,7 @@ from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import CloudpickleWrapper
 
 from pgrl.envs.concat import ConcatVectorEnv
-from pgrl.envs.infos import SyncVectorEnv, keys
+from pgrl.envs.gym_vectors import SyncVectorEnv, keys
 from pgrl.errors import PgrlError
 
 _CLOSE_TIMEOUT_S = 5.0
@@ -85,7 +85,7 @@ def _portable(e: Exception) -> Exception:
 class WorkerVectorEnv(gym.vector.VectorEnv):
     """A SyncVectorEnv of ``fns`` in one worker process; :meth:`step_async` / :meth:`step_wait` let the
     caller work while it steps. Its spaces come from ``probe`` (a made copy, closed by the caller); its info
-    has the keys ``info_keys`` (None: all; :mod:`pgrl.envs.infos`), which also keeps the pipe's load small."""
+    has the keys ``info_keys`` (None: all; :mod:`pgrl.envs.gym_vectors`), which also keeps the pipe's load small."""
 
     def __init__(
         self, fns: Sequence[Callable[[], gym.Env]], probe: gym.Env, info_keys: Collection[str] | None = None
@@ -173,7 +173,7 @@ class WorkerVectorEnv(gym.vector.VectorEnv):
 class SplitVectorEnv(ConcatVectorEnv):
     """``num_envs`` copies: the first ``local`` in this process (a SyncVectorEnv), the rest in one
     :class:`WorkerVectorEnv`, stepping at the same time. Seeded as one SyncVectorEnv of all the copies; the
-    info has the keys ``info_keys`` (None: all; :mod:`pgrl.envs.infos`)."""
+    info has the keys ``info_keys`` (None: all; :mod:`pgrl.envs.gym_vectors`)."""
 
     def __init__(
         self,

@@ -21,7 +21,7 @@ from gymnasium.vector.async_vector_env import _async_worker as gym_async_worker
 
 from pgrl.actions import ActionLayout
 from pgrl.envs.envpool_env import EnvpoolVectorEnv
-from pgrl.envs.infos import AsyncVectorEnv, SyncVectorEnv
+from pgrl.envs.gym_vectors import AsyncVectorEnv, SyncVectorEnv
 from pgrl.envs.limits import capped
 from pgrl.envs.mujoco_warnings import is_mujoco
 from pgrl.envs.named import NamedEnv, make_by_id, register
@@ -177,7 +177,7 @@ def make_vec_env(
         episode_cap: a time limit for an env that has none of its own (evaluations: see
             :mod:`pgrl.envs.limits`).
         info_keys: the keys of the step's info a sync, async or split env gathers (None: all, as gymnasium;
-            pgrl's runs and evaluations pass :data:`pgrl.envs.infos.LEARNER_INFO`, the keys they read).
+            pgrl's runs and evaluations pass :data:`pgrl.envs.gym_vectors.LEARNER_INFO`, the keys they read).
 
     The env is not reset yet: call ``envs.reset(seed=seed)`` (the rollout collector does).
     """

@@ -19,7 +19,7 @@ from pgrl.agent import Agent
 from pgrl.checkpoint import space_to_json
 from pgrl.config import Config, RolloutConfig
 from pgrl.envs import EnvSpec, NamedEnv, make_vec_env
-from pgrl.envs.infos import LEARNER_INFO
+from pgrl.envs.gym_vectors import LEARNER_INFO
 from pgrl.envs.vector import resolve_vectorization
 from pgrl.errors import PgrlError
 from pgrl.networks import MLPActorCritic, class_path, json_ac_kwargs
