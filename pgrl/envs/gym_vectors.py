@@ -42,7 +42,7 @@ class KeepInfo(gym.vector.VectorEnv):
     """A gymnasium vector env's info gathering (``_add_info``) that keeps only the keys in ``info_keys``
     (None: every key, as gymnasium's)."""
 
-    info_keys: frozenset[str] | None = LEARNER_INFO
+    info_keys: frozenset[str] | None = None
 
     def _add_info(self, vector_infos: dict[str, Any], env_info: dict[str, Any], env_num: int) -> dict[str, Any]:
         # gymnasium calls this for each copy's info and again for a nested dict (final_info): both filtered
@@ -61,9 +61,7 @@ def keys(info_keys: Collection[str] | None) -> frozenset[str] | None:
 class SyncVectorEnv(KeepInfo, gym.vector.SyncVectorEnv):
     """gymnasium's ``SyncVectorEnv`` in SAME_STEP autoreset mode, its info kept to ``info_keys``."""
 
-    def __init__(
-        self, env_fns: Iterable[Callable[[], gym.Env]], info_keys: Collection[str] | None = LEARNER_INFO
-    ) -> None:
+    def __init__(self, env_fns: Iterable[Callable[[], gym.Env]], info_keys: Collection[str] | None = None) -> None:
         self.info_keys = keys(info_keys)
         super().__init__(list(env_fns), autoreset_mode=AutoresetMode.SAME_STEP)
 
@@ -73,7 +71,7 @@ class AsyncVectorEnv(KeepInfo, gym.vector.AsyncVectorEnv):
     still send the whole info; the keys are dropped where the copies' infos are gathered)."""
 
     def __init__(
-        self, env_fns: Iterable[Callable[[], gym.Env]], info_keys: Collection[str] | None = LEARNER_INFO, **kwargs: Any
+        self, env_fns: Iterable[Callable[[], gym.Env]], info_keys: Collection[str] | None = None, **kwargs: Any
     ) -> None:
         self.info_keys = keys(info_keys)
         super().__init__(list(env_fns), autoreset_mode=AutoresetMode.SAME_STEP, **kwargs)
