@@ -119,7 +119,12 @@ def instrument(clock: Clock) -> Iterator[None]:
         init(self, envs, agent, *args, **kwargs)
         clock.batch_size = self.T * self.N
         envs.step = clock.wrap("env step", envs.step)  # the run's own envs and network: no restoring
-        agent.ac.step = clock.wrap("policy forward (ac.step)", agent.ac.step)
+        forward = "policy forward (ac.step)"
+        numpy_step = getattr(agent.ac, "numpy_step", None)  # pgrl's MLPs: the collector's numpy step
+        if numpy_step is not None and numpy_step(self.N) is not None:
+            agent.ac.numpy_step = lambda batch: clock.wrap(forward, numpy_step(batch))
+        else:  # (wrapping ac.step itself would turn the numpy step off)
+            agent.ac.step = clock.wrap(forward, agent.ac.step)
         agent.ac.v.forward = clock.wrap(v_part, agent.ac.v.forward)
 
     def timed_log(self: Any, *args: Any, **kwargs: Any) -> None:

@@ -18,7 +18,8 @@ encodes it). Actions are stored flat (:mod:`pgrl.actions`). When the env gives a
 
 Deterministic actions (evaluation) are ``dist.mode``: argmax for categorical, the mean for Gaussian,
 1 where the logit is positive for Bernoulli. ``MLPActorCritic`` also samples without building a
-``torch.distributions`` object in ``step``, which is the hot path of data collection.
+``torch.distributions`` object in ``step``, which is the hot path of data collection, and the collector runs
+its plain MLPs as numpy there (:meth:`MLPActorCritic.numpy_step`, :mod:`pgrl.inference`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from torch import nn
 from torch.distributions import Categorical, Distribution, Normal
 from torch.nn import functional as F
 
+from pgrl import inference
 from pgrl.actions import ActionLayout
 from pgrl.distributions import (
     MASKED_LOGIT,
@@ -449,6 +451,31 @@ class MLPActorCritic(nn.Module):
     def step(self, obs: Any, mask: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         a, logp = self.pi.sample(obs) if mask is None else self.pi.sample(obs, mask)  # type: ignore[call-arg]
         return a.numpy(), self.v(obs).numpy(), logp.numpy()
+
+    def numpy_step(self, batch: int) -> inference.GaussianStep | inference.CategoricalStep | None:
+        """:meth:`step` as numpy with a copy of the current weights (:mod:`pgrl.inference`), for batches of
+        ``batch`` flat observations, or None where the modules must run: a batch over
+        :data:`pgrl.inference.MAX_BATCH`, an image encoder, a head other than categorical or Gaussian, layers
+        other than Linear with tanh / ReLU / none, or a ``step`` of a subclass or instance's own. Valid until
+        the weights change (the collector makes one per collection)."""
+        pi, v = self.pi, self.v
+        own = getattr(self.step, "__func__", None) is MLPActorCritic.step
+        if not own or batch > inference.MAX_BATCH or pi.encoder is not None or v.encoder is not None:
+            return None
+        critic = inference.numpy_layers(v.v_net)
+        if type(pi) is MLPGaussianActor:
+            actor = inference.numpy_layers(pi.mu_net)
+            if actor is None or critic is None or pi.log_std.dtype != torch.float32:
+                return None
+            return inference.GaussianStep(actor, pi.log_std.detach().numpy().copy(), critic)
+        if type(pi) is MLPCategoricalActor:
+            actor = inference.numpy_layers(pi.logits_net)
+            return (
+                inference.CategoricalStep(actor, critic, MASKED_LOGIT)
+                if actor is not None and critic is not None
+                else None
+            )
+        return None
 
     @torch.inference_mode()
     def act(self, obs: Any, deterministic: bool = False, mask: torch.Tensor | None = None) -> np.ndarray:

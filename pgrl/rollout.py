@@ -21,6 +21,7 @@ from pgrl.actions import mask_of
 from pgrl.agent import Agent
 from pgrl.envs.limits import DEFAULT_EPISODE_CAP
 from pgrl.errors import EnvError, PgrlError
+from pgrl.networks import MLPActorCritic
 from pgrl.normalize import RewardScaler
 from pgrl.snapshot import Unencodable, decode, encode, set_vector_env_state, vector_env_state
 from pgrl.spaces import MASK_KEY, VECTOR_KEY, ObsLayout
@@ -166,9 +167,9 @@ class Collector:
         agent, envs = self.agent, self.envs
         ep_returns: list[float] = []
         ep_lengths: list[int] = []
-        step, scale = agent.ac.step, self.reward_scaler
         box = self.layout.single_box
         flat = isinstance(buf.obs, np.ndarray)  # one (T, N, obs_dim) array: no image
+        step, scale = self._policy_step(flat), self.reward_scaler
         for t in range(self.T):
             x = agent.obs_tensor(self.obs, update_stats=agent.obs_rms is not None)
             if self.mask is None:
@@ -217,6 +218,13 @@ class Collector:
         buf.episode_returns = ep_returns
         buf.episode_lengths = ep_lengths
         return buf
+
+    def _policy_step(self, flat: bool) -> Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """``ac.step`` for this collection: pgrl's own MLPs as numpy with the current weights (they stay the
+        same until the update; :mod:`pgrl.inference`), any other network as it is."""
+        ac = self.agent.ac
+        fast = ac.numpy_step(self.N) if flat and isinstance(ac, MLPActorCritic) else None
+        return fast if fast is not None else ac.step  # type: ignore[no-any-return]
 
     def _values_of(self, obs: Any, which: np.ndarray) -> np.ndarray:
         """V of ``obs``, the observations of the copies ``which`` (a bool (N,) mask)."""

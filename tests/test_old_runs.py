@@ -3,7 +3,8 @@ evaluates, watches and resumes: config.json and checkpoint.pt keep their formats
 
 The run: PPO on CartPole-v1, seed 11, (4,) hidden units, stopped by its callback after 2 of 4 epochs.
 ``run-7b84031-expected.json`` holds what resuming it to 4 epochs reached just before the design
-refactor (7b84031 plus PPO's population-std advantage normalisation), so today's code must resume it to
+refactor (7b84031 plus PPO's population-std advantage normalisation; its epochs 3-4 re-recorded when the
+collection's forward pass moved to numpy, a last-bit change of ~1e-7), so today's code must resume it to
 exactly that (to float tolerance on another machine, see tests/test_golden.py).
 """
 
