@@ -246,6 +246,10 @@ PRESETS["ppo"]["InvertedPendulum-v5"]["update_epochs"] = 5
 # near 1,650, whichever the width. 64 envs took the pgrl / floor ratio from 51% to 57% (medians of four
 # alternating rounds; benchmarks/README.md).
 PRESETS["ppo"]["HalfCheetah-v5"]["num_envs"] = 64
+# And its update was 42% of an epoch (40 gradient steps of 512): minibatches of 1,024 (20 steps) on tuning seeds
+# 100-103 scored 4,308 / 4,256 / 1,518 / 2,344 (mean 3,106; 512: the 2,561 above) at 57% of the env floor
+# instead of 50% (2026-12-02; 5 passes of 512 instead: 1,613 / 1,612 / 1,452 / 1,449, 62%).
+PRESETS["ppo"]["HalfCheetah-v5"]["minibatch_size"] = 1024
 # Walker2d too: its split copies step 16 a side instead of 8, so the pipe's round trip and the policy pass are
 # paid once per 32 copies (`benchmarks/epoch_profile.py --env Walker2d-v5 --set num_envs=32`, wall clock: the
 # env step 406 -> 290 ms an epoch, 3,241 -> 4,652 steps/s). Tuning seeds 100-101: 2,974 / 2,977 against 16
