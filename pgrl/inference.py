@@ -12,10 +12,9 @@ The arithmetic is the torch path's: the same layers, the same random draws from 
 (``torch.randn`` for a Gaussian's noise, ``torch.rand`` for the Gumbel-max sample of a categorical), so a
 run makes the same random choices as before; the products may differ in the last bit (another BLAS),
 which sampled actions, log-probs and values tolerate like any float32 rounding. Only pgrl's own MLPs with
-tanh, ReLU or no activation, float32 parameters, a categorical or Gaussian head, no image encoder and at
-most :data:`MAX_BATCH` copies take this path (:meth:`pgrl.networks.MLPActorCritic.numpy_step`; a larger
-batch amortises torch's dispatch, and numpy's BLAS would start threads of its own); anything else runs the
-torch modules.
+tanh, ReLU or no activation, float32 parameters, a categorical or Gaussian head, no image encoder and
+products of at most :data:`MAX_PRODUCT` multiply-adds take this path
+(:meth:`pgrl.networks.MLPActorCritic.numpy_step`); anything else runs the torch modules.
 """
 
 from __future__ import annotations
@@ -26,8 +25,11 @@ import numpy as np
 import torch
 from torch import nn
 
-MAX_BATCH = 256
-"""The most copies the numpy path takes: beyond it the products dominate and torch's dispatch no longer matters."""
+MAX_PRODUCT = 2**19
+"""The most multiply-adds of one layer's product (batch x in x out) the numpy path takes: numpy's OpenBLAS
+computes up to about that on one thread (a 64-wide layer on 128 copies); beyond it, it starts threads of its
+own (measured here: 256 x 64 x 64 took 5x as long as 128 x 64 x 64 on a busy 2-core machine), and the
+product outweighs torch's dispatch anyway."""
 
 Layers = list[tuple[np.ndarray, np.ndarray | None, str]]
 """An MLP as numpy: per layer (weight transposed to (in, out), bias (out,) or None, activation name)."""
@@ -52,6 +54,11 @@ def numpy_layers(net: nn.Sequential) -> Layers | None:
         bias = linear.bias.detach().numpy().copy() if linear.bias is not None else None
         layers.append((linear.weight.detach().numpy().T.copy(), bias, name))
     return layers
+
+
+def small(layers: Layers, batch: int) -> bool:
+    """Whether every product of ``layers`` on ``batch`` rows is at most :data:`MAX_PRODUCT` multiply-adds."""
+    return all(batch * weight.shape[0] * weight.shape[1] <= MAX_PRODUCT for weight, _, _ in layers)
 
 
 def forward(layers: Layers, x: np.ndarray) -> np.ndarray:

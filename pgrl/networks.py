@@ -454,28 +454,24 @@ class MLPActorCritic(nn.Module):
 
     def numpy_step(self, batch: int) -> inference.GaussianStep | inference.CategoricalStep | None:
         """:meth:`step` as numpy with a copy of the current weights (:mod:`pgrl.inference`), for batches of
-        ``batch`` flat observations, or None where the modules must run: a batch over
-        :data:`pgrl.inference.MAX_BATCH`, an image encoder, a head other than categorical or Gaussian, layers
+        ``batch`` flat observations, or None where the modules must run: products over
+        :data:`pgrl.inference.MAX_PRODUCT`, an image encoder, a head other than categorical or Gaussian, layers
         other than Linear with tanh / ReLU / none, or a ``step`` of a subclass or instance's own. Valid until
         the weights change (the collector makes one per collection)."""
         pi, v = self.pi, self.v
         own = getattr(self.step, "__func__", None) is MLPActorCritic.step
-        if not own or batch > inference.MAX_BATCH or pi.encoder is not None or v.encoder is not None:
+        if not own or pi.encoder is not None or v.encoder is not None:
             return None
+        head = pi.mu_net if type(pi) is MLPGaussianActor else pi.logits_net if type(pi) is MLPCategoricalActor else None
+        actor = inference.numpy_layers(head) if head is not None else None
         critic = inference.numpy_layers(v.v_net)
-        if type(pi) is MLPGaussianActor:
-            actor = inference.numpy_layers(pi.mu_net)
-            if actor is None or critic is None or pi.log_std.dtype != torch.float32:
+        if actor is None or critic is None or not inference.small(actor + critic, batch):
+            return None
+        if isinstance(pi, MLPGaussianActor):
+            if pi.log_std.dtype != torch.float32:
                 return None
             return inference.GaussianStep(actor, pi.log_std.detach().numpy().copy(), critic)
-        if type(pi) is MLPCategoricalActor:
-            actor = inference.numpy_layers(pi.logits_net)
-            return (
-                inference.CategoricalStep(actor, critic, MASKED_LOGIT)
-                if actor is not None and critic is not None
-                else None
-            )
-        return None
+        return inference.CategoricalStep(actor, critic, MASKED_LOGIT)
 
     @torch.inference_mode()
     def act(self, obs: Any, deterministic: bool = False, mask: torch.Tensor | None = None) -> np.ndarray:

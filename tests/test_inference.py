@@ -140,5 +140,5 @@ def test_what_the_numpy_path_leaves_to_the_modules(why):
         ac.double()
     if why == "instance":
         ac.step = lambda obs, mask=None: MLPActorCritic.step(ac, obs, mask)  # e.g. a profiler's wrapper
-    assert ac.numpy_step(inference.MAX_BATCH + 1 if why == "batch" else 8) is None
+    assert ac.numpy_step(inference.MAX_PRODUCT // (64 * 64) + 1 if why == "batch" else 8) is None
     assert MLPActorCritic(BOX, gym.spaces.Discrete(2)).numpy_step(8) is not None  # the control
