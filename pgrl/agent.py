@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import torch
 from torch import nn
 
 from pgrl.actions import ActionLayout, mask_of
+from pgrl.networks import MLPActorCritic
 from pgrl.normalize import RunningMeanStd
 from pgrl.spaces import ObsLayout
 
@@ -119,6 +121,23 @@ class Agent:
         if single:
             return int(a[0]) if self._discrete else a[0]
         return a
+
+    def batch_policy(self, batch: int, deterministic: bool = True) -> Callable[[Any, Any], Any]:
+        """``act(obs, mask)`` for batches of ``batch`` raw observations from a vector env (an evaluation's):
+        :meth:`act`'s actions, pgrl's own MLP run as numpy with a copy of the current weights for deterministic
+        actions (:meth:`pgrl.networks.MLPActorCritic.numpy_mode`; use it while the weights stay as they are)."""
+        mode = None
+        if deterministic and self._single_box and isinstance(self.ac, MLPActorCritic):
+            mode = self.ac.numpy_mode(batch)
+        numpy_mode = mode
+
+        def act(obs: Any, mask: Any = None) -> Any:
+            if numpy_mode is None:
+                return self.act(obs, deterministic=deterministic, mask=mask)
+            x = self.obs_tensor(obs)
+            return self.to_env_action(numpy_mode(x, None if mask is None else self.mask_tensor(mask, len(x))))
+
+        return act
 
     def value(self, obs: Any) -> np.ndarray:
         """Critic's V for a batch of raw observations, (B,)."""

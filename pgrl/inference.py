@@ -118,6 +118,24 @@ class CategoricalStep:
         return a, forward(self.v, x)[:, 0], logp
 
 
+class Mode:
+    """The deterministic action of an actor (evaluation): the argmax of its logits, masked entries set to
+    ``masked_logit``, or a Gaussian's mean (``discrete`` False), as ``dist.mode`` of the torch path."""
+
+    def __init__(self, layers: Layers, discrete: bool, masked_logit: float) -> None:
+        self.layers, self.discrete = layers, discrete
+        self.masked_logit = np.float32(masked_logit)
+
+    def __call__(self, obs: torch.Tensor, mask: torch.Tensor | None = None) -> np.ndarray:
+        """Actions for a batch (B, obs_dim) float32: (B,) int64, or (B, k) float32 means."""
+        out = forward(self.layers, obs.numpy())
+        if not self.discrete:
+            return out
+        if mask is not None:
+            out = np.where(mask.numpy(), out, self.masked_logit)
+        return np.argmax(out, axis=-1)  # the first of equal maxima, as torch's
+
+
 def log_softmax(logits: np.ndarray) -> np.ndarray:
     """log softmax over the last axis, shifted by the maximum as torch's is (no overflow)."""
     shifted = logits - logits.max(axis=-1, keepdims=True)

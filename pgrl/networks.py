@@ -473,6 +473,25 @@ class MLPActorCritic(nn.Module):
             return inference.GaussianStep(actor, pi.log_std.detach().numpy().copy(), critic)
         return inference.CategoricalStep(actor, critic, MASKED_LOGIT)
 
+    def numpy_mode(self, batch: int) -> inference.Mode | None:
+        """The deterministic action (``pi``'s mode) as numpy with a copy of the current weights, for evaluations
+        of ``batch`` flat observations; None where the modules must run (as :meth:`numpy_step`, which this
+        follows: a network whose ``step`` is its own may act otherwise too)."""
+        pi = self.pi
+        own = getattr(self.step, "__func__", None) is MLPActorCritic.step
+        if not own or pi.encoder is not None:
+            return None
+        if type(pi) is MLPCategoricalActor:
+            net, discrete = pi.logits_net, True
+        elif type(pi) is MLPGaussianActor:
+            net, discrete = pi.mu_net, False
+        else:
+            return None
+        layers = inference.numpy_layers(net)
+        if layers is None or not inference.small(layers, batch):
+            return None
+        return inference.Mode(layers, discrete, MASKED_LOGIT)
+
     @torch.inference_mode()
     def act(self, obs: Any, deterministic: bool = False, mask: torch.Tensor | None = None) -> np.ndarray:
         kwargs = {} if mask is None else {"mask": mask}

@@ -142,3 +142,58 @@ def test_what_the_numpy_path_leaves_to_the_modules(why):
         ac.step = lambda obs, mask=None: MLPActorCritic.step(ac, obs, mask)  # e.g. a profiler's wrapper
     assert ac.numpy_step(inference.MAX_PRODUCT // (64 * 64) + 1 if why == "batch" else 8) is None
     assert MLPActorCritic(BOX, gym.spaces.Discrete(2)).numpy_step(8) is not None  # the control
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    batch=st.integers(1, 64),
+    hidden=st.lists(st.integers(1, 48), min_size=0, max_size=3),
+    activation=st.sampled_from(["tanh", "relu", "identity"]),
+    discrete=st.booleans(),
+    masked=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_numpy_mode_matches_the_modules(batch, hidden, activation, discrete, masked, seed):
+    """The evaluation's deterministic action: the argmax of the (masked) logits, or the Gaussian's mean."""
+    torch.manual_seed(seed)
+    action_space = gym.spaces.Discrete(5) if discrete else gym.spaces.Box(-1.0, 1.0, (3,))
+    ac = MLPActorCritic(BOX, action_space, hidden_sizes=hidden, activation=activation)
+    x = 3 * torch.randn(batch, 11)
+    mask = None
+    if discrete and masked:
+        mask = torch.rand(batch, 5) > 0.5
+        mask[:, 4] = True
+    mode = ac.numpy_mode(batch)
+    assert mode is not None
+    with torch.no_grad():
+        expected = ac.pi(x, mask=mask)[0].mode.numpy() if discrete else ac.pi(x)[0].mode.numpy()
+    got = mode(x, mask)
+    assert got.shape == expected.shape and got.dtype == expected.dtype
+    if discrete:
+        np.testing.assert_array_equal(got, expected)
+    else:
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_an_evaluation_acts_as_the_agent_does(tmp_path):
+    """``Agent.batch_policy`` (what pgrl.evaluate steps with) takes the actions ``Agent.act`` takes, raw
+    observations normalised and Box actions clipped as there; an evaluation's returns are the torch path's."""
+    import pgrl
+    from pgrl.agent import Agent
+
+    agent, _ = pgrl.ppo("pgrl/ContinuousCartPole-v0", seed=1, steps_per_epoch=256, epochs=2, num_envs=4,
+                        norm_obs=True, verbose=False, eval_episodes=0,
+                        logger_kwargs={"output_dir": str(tmp_path / "box")})  # fmt: skip
+    obs = np.random.default_rng(0).normal(size=(16, 4)).astype(np.float32) * 3
+    fast = agent.batch_policy(16)(obs)
+    np.testing.assert_allclose(fast, agent.act(obs, deterministic=True), rtol=1e-5, atol=1e-6)
+    assert np.abs(fast).max() <= 1.0  # clipped to the action space
+    cartpole, _ = pgrl.ppo("CartPole-v1", seed=1, steps_per_epoch=2048, epochs=3, verbose=False, eval_episodes=0,
+                           logger_kwargs={"output_dir": str(tmp_path / "cp")})  # fmt: skip
+    assert cartpole.ac.numpy_mode(10) is not None  # the numpy path serves this evaluation
+    returns, lengths = pgrl.evaluate(cartpole, "CartPole-v1", episodes=10, seed=3)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Agent, "batch_policy", lambda self, n, det=True: lambda o, m=None: self.act(o, det, m))
+        slow_returns, slow_lengths = pgrl.evaluate(cartpole, "CartPole-v1", episodes=10, seed=3)
+    np.testing.assert_array_equal(returns, slow_returns)
+    np.testing.assert_array_equal(lengths, slow_lengths)
