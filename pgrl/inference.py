@@ -20,6 +20,7 @@ products of at most :data:`MAX_PRODUCT` multiply-adds take this path
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -127,13 +128,26 @@ class Mode:
         self.masked_logit = np.float32(masked_logit)
 
     def __call__(self, obs: torch.Tensor, mask: torch.Tensor | None = None) -> np.ndarray:
-        """Actions for a batch (B, obs_dim) float32: (B,) int64, or (B, k) float32 means."""
+        """Actions for a batch (B, obs_dim) float32: (B,) int64, or (B, k) float32 means (K agents' (K, B, ...):
+        :func:`stacked`)."""
         out = forward(self.layers, obs.numpy())
         if not self.discrete:
             return out
         if mask is not None:
             out = np.where(mask.numpy(), out, self.masked_logit)
         return np.argmax(out, axis=-1)  # the first of equal maxima, as torch's
+
+
+def stacked(modes: Sequence[Mode]) -> Mode:
+    """K agents' modes (alike but for their weights) as one over batches (K, B, obs_dim): each layer's K
+    weights stacked (K, in, out), one batched product a layer (numpy's matmul over the first axis); (K, B) or
+    (K, B, k) actions."""
+    layers: Layers = []
+    for parts in zip(*(m.layers for m in modes), strict=True):
+        weight = np.stack([w for w, _, _ in parts])
+        bias = None if parts[0][1] is None else np.stack([b for _, b, _ in parts])[:, None]  # type: ignore[misc]
+        layers.append((weight, bias, parts[0][2]))
+    return Mode(layers, modes[0].discrete, float(modes[0].masked_logit))
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:

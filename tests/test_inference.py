@@ -197,3 +197,17 @@ def test_an_evaluation_acts_as_the_agent_does(tmp_path):
         slow_returns, slow_lengths = pgrl.evaluate(cartpole, "CartPole-v1", episodes=10, seed=3)
     np.testing.assert_array_equal(returns, slow_returns)
     np.testing.assert_array_equal(lengths, slow_lengths)
+
+
+@pytest.mark.parametrize("discrete", [True, False])
+def test_stacked_modes_act_as_each_agent_alone(discrete):
+    """K seeds' evaluation (pgrl.seeds.evaluate): their modes stacked give each agent's own actions."""
+    torch.manual_seed(0)
+    action_space = gym.spaces.Discrete(3) if discrete else gym.spaces.Box(-1.0, 1.0, (2,))
+    acs = [MLPActorCritic(BOX, action_space, bias=not discrete) for _ in range(3)]  # with and without biases
+    x = torch.randn(3, 10, 11)
+    mask = (torch.rand(3, 10, 3) > 0.5) | (torch.arange(3) == 0) if discrete else None
+    both = inference.stacked([ac.numpy_mode(10) for ac in acs])(x, mask)
+    for k, ac in enumerate(acs):
+        alone = ac.numpy_mode(10)(x[k], None if mask is None else mask[k])
+        np.testing.assert_allclose(both[k], alone, rtol=1e-6, atol=1e-7)

@@ -1,5 +1,6 @@
 """K agents' deterministic evaluations as one (:func:`pgrl.evaluate.evaluate`'s episodes, env copies, seeds
-and quotas for each agent): their evaluation envs side by side, their actions from the stacked network."""
+and quotas for each agent): their evaluation envs side by side, their actions from the stacked network (pgrl's
+MLPs as numpy, :func:`pgrl.inference.stacked`)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from pgrl import inference
 from pgrl.actions import mask_of
 from pgrl.agent import Agent
 from pgrl.envs.limits import env_label, warn_cut
 from pgrl.evaluate import EVAL_SEED_OFFSET, eval_copies, eval_envs, quotas, run_quotas
+from pgrl.networks import MLPActorCritic
 from pgrl.seeds.collect import StackedAgent
 from pgrl.seeds.joined import side_by_side
 from pgrl.seeds.networks import StackedActorCritic
@@ -30,9 +33,15 @@ def evaluate_together(
     seeds = [ev.seed + EVAL_SEED_OFFSET for ev in evaluations]
     envs = side_by_side([eval_envs(first.env, n, s, first.max_ep_len) for s in seeds])
 
+    modes = [m.ac.numpy_mode(n) if isinstance(m.ac, MLPActorCritic) else None for m in members]
+    fast = inference.stacked(modes) if all(mode is not None for mode in modes) else None  # type: ignore[arg-type]
+
     def act(obs: Any, info: dict[str, Any]) -> np.ndarray:
         x = agents.obs_tensor(obs).reshape(K, n, -1)
         mask = mask_of(obs, info, agents.layout.mask_in_obs)
+        if fast is not None:  # the members' MLPs as numpy (pgrl.inference), as a single agent's evaluation
+            a = fast(x, None if mask is None else agents.mask_tensor(mask, K * n).reshape(K, n, -1))
+            return agents.to_env_action(a.reshape(K * n, *a.shape[2:]))
         with torch.inference_mode():
             if mask is None:
                 a = agents.ac.pi.mode(x)
