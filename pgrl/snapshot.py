@@ -6,8 +6,9 @@ arrays and scalars are encoded here as small tagged dicts of lists, and decoded 
 Environments: an env's state can be restored when every attribute of the env and of each wrapper
 around it is plain data (numbers, strings, numpy arrays, lists and dicts of those), plus the env's
 ``np_random`` generator. That holds for gymnasium's classic-control envs (CartPole, Acrobot,
-MountainCar, Pendulum) and the ``TimeLimit`` / ``OrderEnforcing`` / ``PassiveEnvChecker`` wrappers
-of ``gymnasium.make``. Envs that hold simulator objects (Box2D worlds, MuJoCo data) or functions
+MountainCar, Pendulum), its toy-text envs (FrozenLake, Taxi, CliffWalking, Blackjack; their transition
+tables, made again by the constructor, are left out) and the ``TimeLimit`` / ``OrderEnforcing`` /
+``PassiveEnvChecker`` wrappers of ``gymnasium.make``. Envs that hold simulator objects (Box2D worlds, MuJoCo data) or functions
 cannot be captured: a resumed run starts new episodes in them.
 """
 
@@ -30,14 +31,14 @@ class Unencodable(Exception):
 
 def encode(value: Any) -> Any:
     """``value`` as tensors and plain data (raises :class:`Unencodable` for anything else)."""
-    if value is None or (isinstance(value, bool | int | float | str) and not isinstance(value, np.generic)):
+    if value is None or (isinstance(value, bool | int | float | str | bytes) and not isinstance(value, np.generic)):
         return value  # (numpy's float64 is a float, but torch's safe loader refuses it: encoded below)
     if isinstance(value, np.ndarray):
-        if value.dtype.kind not in "biufc" or value.dtype.hasobject:
+        if value.dtype.kind not in "biufcSU" or value.dtype.hasobject:  # numbers, bytes and str (a map's letters)
             raise Unencodable(f"array of {value.dtype}")
         return {_NDARRAY: value.tolist(), "dtype": value.dtype.str, "shape": list(value.shape)}
     if isinstance(value, np.generic):
-        if value.dtype.kind not in "biufc":
+        if value.dtype.kind not in "biufcSU":
             raise Unencodable(f"numpy scalar of {value.dtype}")
         return {_NPSCALAR: value.item(), "dtype": value.dtype.str}
     if isinstance(value, torch.Tensor):
@@ -91,6 +92,11 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 # Attributes that configure or render an env rather than hold its state.
 _SKIP_ENV = {"spec", "render_mode", "screen", "clock", "isopen", "viewer", "window", "metadata", "_np_random"}
+# What gymnasium's toy-text envs build in their constructor from its arguments and never change: the transition
+# table ``P`` (a dict by state of dicts by action, thousands of entries in Taxi). The resumed run's env, made
+# with the same arguments, builds it again; everything they change as they step (``s``, ``lastaction``, the
+# cards) is saved.
+_BUILT_BY_THE_CONSTRUCTOR = {"gymnasium.envs.toy_text": {"P"}}
 _SKIP_WRAPPER = {"env", "_action_space", "_observation_space", "_metadata", "_cached_spec", "_saved_kwargs"}
 
 
@@ -111,7 +117,11 @@ def env_state(env: gym.Env) -> dict[str, Any] | None:
         while isinstance(layer, gym.Wrapper):
             wrappers.append({"type": type(layer).__name__, "attrs": _plain_attrs(layer, _SKIP_WRAPPER)})
             layer = layer.env
-        attrs = _plain_attrs(layer, _SKIP_ENV)
+        module = type(layer).__module__
+        built = {
+            name for prefix, names in _BUILT_BY_THE_CONSTRUCTOR.items() if module.startswith(prefix) for name in names
+        }
+        attrs = _plain_attrs(layer, _SKIP_ENV | built)
         rng = getattr(layer, "_np_random", None)
         rng_state = encode(rng.bit_generator.state) if isinstance(rng, np.random.Generator) else None
     except Unencodable:

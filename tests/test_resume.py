@@ -208,6 +208,44 @@ def test_classic_control_state_round_trips(env_id: str) -> None:
             np.testing.assert_array_equal(a.reset()[0], b.reset()[0])
 
 
+@pytest.mark.parametrize(
+    ("env_id", "kwargs"),
+    [("FrozenLake-v1", {}), ("Taxi-v4", {}), ("CliffWalking-v1", {"is_slippery": True}), ("Blackjack-v1", {})],
+)
+def test_toy_text_state_round_trips(env_id: str, kwargs: dict[str, Any]) -> None:
+    """Their position, last action and cards are saved (a map's letters and the cards' str scalars included);
+    the transition table is not: the constructor makes it again from the same arguments."""
+    a = gym.make(env_id, **kwargs)
+    a.reset(seed=1)
+    a.action_space.seed(2)
+    for _ in range(3):
+        if any(a.step(a.action_space.sample())[2:4]):
+            a.reset()
+    saved = env_state(a)
+    assert saved is not None and "P" not in saved["attrs"]
+    b = gym.make(env_id, **kwargs)
+    b.reset(seed=99)
+    assert set_env_state(b, decode(encode(saved)))
+    for _ in range(60):  # through ends and resets, which draw from the env's np_random
+        action = a.action_space.sample()
+        out_a, out_b = a.step(action), b.step(action)
+        assert out_a[:4] == out_b[:4]
+        np.testing.assert_equal(out_a[4], out_b[4])  # the info (Taxi's action mask, probabilities)
+        if out_a[2] or out_a[3]:
+            np.testing.assert_equal(a.reset(), b.reset())
+
+
+def test_a_toy_text_run_resumes_bit_identically(tmp_path: Path) -> None:
+    kw = dict(env_fn="Taxi-v4", epochs=4, seed=3, **TINY)
+    ppo(**kw, logger_kwargs={"output_dir": str(tmp_path / "a")})
+    ppo(**kw, logger_kwargs={"output_dir": str(tmp_path / "b")}, callback=lambda epoch, stats, agent: epoch < 2)
+    ppo(resume=str(tmp_path / "b"), eval_episodes=0, verbose=False)
+    a, b = load_checkpoint(tmp_path / "a"), load_checkpoint(tmp_path / "b")
+    assert a["collector"]["envs"] is not None  # the envs' state was saved, so the resumed run continued them
+    assert_same(a, b)
+    assert deterministic_columns(tmp_path / "a") == deterministic_columns(tmp_path / "b")
+
+
 def test_box2d_envs_are_not_captured() -> None:
     envs = gym.vector.SyncVectorEnv([lambda: gym.make("LunarLander-v3")])
     envs.reset(seed=0)
@@ -226,7 +264,8 @@ def test_rng_state_round_trips() -> None:
 @pytest.mark.parametrize(
     "value",
     [np.arange(6, dtype=np.float32).reshape(2, 3) / 7, np.array([1, -2], dtype=np.int8), np.float64(1 / 3),
-     np.array(True), (1, [2.5, None], {"k": "v"}), 2**127 + 1],
+     np.array(True), (1, [2.5, None], {"k": "v"}), 2**127 + 1, np.array([[b"S", b"F"], [b"H", b"G"]]),
+     np.str_("7"), np.array(["a", "bc"])],
 )  # fmt: skip
 def test_encode_decode_round_trip(value: Any) -> None:
     out = decode(encode(value))
