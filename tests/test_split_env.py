@@ -54,35 +54,6 @@ def test_split_steps_each_copy_as_a_sync_vector_env_does() -> None:
     assert not workers()
 
 
-def test_split_envs_side_by_side_step_every_worker_beside_this_process(monkeypatch: pytest.MonkeyPatch) -> None:
-    """K seeds' split envs as one (pgrl.seeds): every worker is sent its actions before any copy here steps,
-    so all the workers step while this process does; the steps are still the sync envs' own, copy for copy."""
-    from pgrl.envs.concat import ConcatVectorEnv
-    from pgrl.envs.gym_vectors import SyncVectorEnv
-    from pgrl.envs.split import WorkerVectorEnv
-
-    events: list[str] = []
-    send, local_step = WorkerVectorEnv.step_async, SyncVectorEnv.step
-    monkeypatch.setattr(WorkerVectorEnv, "step_async", lambda self, a: (events.append("send"), send(self, a))[1])
-    monkeypatch.setattr(SyncVectorEnv, "step", lambda self, a: (events.append("local"), local_step(self, a))[1])
-    splits = [make_vec_env("CartPole-v1", 4, seed=s, vectorization="split", max_ep_len=9) for s in (1, 2, 3)]
-    syncs = [make_vec_env("CartPole-v1", 4, seed=s, vectorization="sync", max_ep_len=9) for s in (1, 2, 3)]
-    both, alone = ConcatVectorEnv(splits), ConcatVectorEnv(syncs)
-    for a, b in zip(both.reset(seed=[1, 2, 3]), alone.reset(seed=[1, 2, 3]), strict=True):
-        np.testing.assert_equal(a, b)
-    rng = np.random.default_rng(0)
-    for _ in range(40):
-        actions = rng.integers(0, 2, size=12)
-        events.clear()
-        mine = both.step(actions)
-        assert events[:3] == ["send"] * 3 and events[3:6] == ["local"] * 3  # then each worker's answer
-        for x, y in zip(mine[:4], alone.step(actions)[:4], strict=True):
-            np.testing.assert_array_equal(x, y)
-    both.close()
-    alone.close()
-    assert not workers()
-
-
 def test_training_with_split_envs_is_bit_identical_to_sync(tmp_path: Path) -> None:
     kw: dict[str, Any] = dict(epochs=2, steps_per_epoch=256, num_envs=4, minibatch_size=128, update_epochs=2,
                               eval_episodes=2, seed=7, verbose=False)  # fmt: skip

@@ -80,21 +80,13 @@ class ConcatVectorEnv(gym.vector.VectorEnv):
     def reset(self, *, seed: Any = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
         """``seed``: one per vector env (a list of K; e.g. each agent's, as its single-seed run resets it),
         or one for all."""
-        self._start_reset(seed, options)
-        return self._finish_reset()
-
-    def _start_reset(self, seed: Any, options: dict[str, Any] | None) -> None:
-        """Start the reset of the envs in other processes (they reset beside the others); :meth:`_finish_reset`
-        resets the rest and takes their results."""
         seeds = seed if isinstance(seed, list | tuple) else [seed] * len(self.envs)
-        self._resetting = list(zip(self.envs, self._elsewhere, seeds, self._part_options(options), strict=True))
-        for env, elsewhere, s, o in self._resetting:
+        parts = list(zip(self.envs, self._elsewhere, seeds, self._part_options(options), strict=True))
+        for env, elsewhere, s, o in parts:  # an env in another process starts first and resets beside the others
             if elsewhere:
                 env.reset_async(seed=s, options=o)  # type: ignore[attr-defined]
-
-    def _finish_reset(self) -> tuple[Any, dict[str, Any]]:
         results = [env.reset_wait() if elsewhere else env.reset(seed=s, options=o)  # type: ignore[attr-defined]
-                   for env, elsewhere, s, o in self._resetting]  # fmt: skip
+                   for env, elsewhere, s, o in parts]  # fmt: skip
         return _concat([r[0] for r in results]), _merge_infos([r[1] for r in results], self.counts)
 
     def _part_options(self, options: dict[str, Any] | None) -> list[dict[str, Any] | None]:
@@ -105,19 +97,11 @@ class ConcatVectorEnv(gym.vector.VectorEnv):
         return [{**options, "reset_mask": m} for m in masks]
 
     def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-        self._start_step(actions)
-        return self._finish_step()
-
-    def _start_step(self, actions: Any) -> None:
-        """Send the envs in other processes their actions (they step beside the others); :meth:`_finish_step`
-        steps the rest and takes their results."""
-        self._stepping = list(zip(self.envs, self._elsewhere, np.split(np.asarray(actions), self._splits), strict=True))
-        for env, elsewhere, a in self._stepping:
+        parts = list(zip(self.envs, self._elsewhere, np.split(np.asarray(actions), self._splits), strict=True))
+        for env, elsewhere, a in parts:  # an env in another process starts first and steps beside the others
             if elsewhere:
                 env.step_async(a)  # type: ignore[attr-defined]
-
-    def _finish_step(self) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-        results = [env.step_wait() if elsewhere else env.step(a) for env, elsewhere, a in self._stepping]  # type: ignore[attr-defined]
+        results = [env.step_wait() if elsewhere else env.step(a) for env, elsewhere, a in parts]  # type: ignore[attr-defined]
         obs, rewards, terminated, truncated, infos = zip(*results, strict=True)
         return (_concat(obs), np.concatenate(rewards), np.concatenate(terminated), np.concatenate(truncated),
                 _merge_infos(infos, self.counts))  # fmt: skip

@@ -201,28 +201,11 @@ class SplitVectorEnv(ConcatVectorEnv):
 
     def reset(self, *, seed: Any = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
         """``seed``: an int seeds copy i with seed + i (as a SyncVectorEnv does), a list one seed per copy."""
-        self.reset_async(seed=seed, options=options)
-        return self.reset_wait()
-
-    # Two-phase steps and resets (pgrl.envs.concat.AsyncParts): K seeds' split envs side by side
-    # (pgrl.seeds) first send every worker its actions, then step every seed's local half, so that all the
-    # workers step while this process does instead of one worker at a time.
-    def reset_async(self, *, seed: Any = None, options: dict[str, Any] | None = None) -> None:
-        """Start a reset (the worker's copies reset while :meth:`reset_wait` resets this process's)."""
         if isinstance(seed, int):
             seed = [seed + i for i in range(self.num_envs)]
         cuts = [(0, self.local), (self.local, self.num_envs)][: len(self.envs)]
-        self._start_reset([None] * len(self.envs) if seed is None else [list(seed[a:b]) for a, b in cuts], options)
-
-    def reset_wait(self) -> tuple[Any, dict[str, Any]]:
-        return self._finish_reset()
-
-    def step_async(self, actions: Any) -> None:
-        """Send the worker its copies' actions; :meth:`step_wait` steps this process's and takes the worker's."""
-        self._start_step(actions)
-
-    def step_wait(self) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-        return self._finish_step()
+        seeds = [None] * len(self.envs) if seed is None else [list(seed[a:b]) for a, b in cuts]
+        return super().reset(seed=seeds, options=options)
 
     def terminate(self) -> None:
         """After a failure: the worker ended without asking, this process's copies closed."""
