@@ -110,6 +110,27 @@ def test_pixel_preprocessing_uses_gymnasiums_wrappers(tmp_path: Path) -> None:
     assert agent.act(np.zeros((2, 8, 8), np.uint8)) in (0, 1)  # the CNN takes stacked grayscale frames
 
 
+def test_an_atari_game_through_ale_py_and_atari_preprocessing(tmp_path: Path) -> None:
+    """Real ALE (ale-py's Pong, registered by its package): AtariPreprocessing's 84x84 grayscale frames, four
+    stacked, into the CNN; eval rebuilds the env from config.json. ALE's v5 envs skip frames themselves, so
+    AtariPreprocessing refuses them unless made with frameskip=1, and the one line says how."""
+    pytest.importorskip("ale_py")
+    pytest.importorskip("cv2")
+    env = "ale_py:ALE/Pong-v5"
+    message = one_line_error("train", "ppo", "--env", env, "--atari-preprocessing", "--out", str(tmp_path / "x"))
+    assert "frame-skipping" in message and "--env-kwargs frameskip=1" in message
+    assert not (tmp_path / "x").exists()
+    run = tmp_path / "run"
+    status, _, err = cli("train", "ppo", "--env", env, "--env-kwargs", "frameskip=1", "--atari-preprocessing",
+                         "--frame-stack", "4", "--max-ep-len", "50", "--out", str(run), *TINY)  # fmt: skip
+    assert status == 0, err
+    config = json.loads((run / "config.json").read_text())
+    assert config["env_kwargs"] == {"frameskip": 1}
+    assert config["observation_space"]["shape"] == [4, 84, 84]
+    status, out, err = cli("eval", str(run), "--episodes", "1", "--max-ep-len", "30")
+    assert status == 0 and "over 1 deterministic episodes" in out, err
+
+
 def test_env_kwargs_reach_gym_make_and_are_recorded(tmp_path: Path) -> None:
     run = tmp_path / "run"
     status, _, err = cli("train", "ppo", "--env", "FrozenLake-v1", "--env-kwargs", "map_name=8x8", "is_slippery=false",

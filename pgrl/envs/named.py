@@ -176,12 +176,17 @@ class Wrapper:
             raise PgrlError(f"wrapper {self.path} refused its arguments {self.kwargs}: {e}") from e
         except (AssertionError, ValueError, gym.error.Error) as e:  # the wrapper's own check of the env
             reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            if self.path == ATARI_PREPROCESSING and "frame-skipping" in reason:  # ALE's v5 envs skip 4 frames
+                reason += "; make the env with --env-kwargs frameskip=1 (env_kwargs={'frameskip': 1})"
             raise PgrlError(
                 f"wrapper {self.path} does not fit the env (observations {env.observation_space}): {reason}"
             ) from e
 
     def to_json(self) -> dict[str, Any]:
         return {"wrapper": self.path, "kwargs": dict(self.kwargs)}
+
+
+ATARI_PREPROCESSING = "gymnasium.wrappers:AtariPreprocessing"
 
 
 def pixel_wrappers(
@@ -192,7 +197,7 @@ def pixel_wrappers(
     ``GrayscaleObservation``, ``ResizeObservation`` (H, W), ``FrameStackObservation`` (the last N frames)."""
     out = []
     if atari:
-        out.append(Wrapper("gymnasium.wrappers:AtariPreprocessing"))
+        out.append(Wrapper(ATARI_PREPROCESSING))
     if grayscale:
         out.append(Wrapper("gymnasium.wrappers:GrayscaleObservation"))
     if resize is not None:
