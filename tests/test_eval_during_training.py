@@ -59,6 +59,36 @@ def test_last_evaluation_is_the_deterministic_evaluation_of_the_agent(tmp_path: 
     assert history[-1]["EvalStdEpRet"] == pytest.approx(returns.std())
 
 
+@pytest.mark.parametrize("seeds", [None, [0, 1]])
+def test_a_run_that_stops_right_after_evaluating_does_not_evaluate_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seeds: list[int] | None
+) -> None:
+    """The final evaluation (eval.json) of a run whose last epoch evaluated is that evaluation: nothing trained
+    since, and the same policy on the same episodes gives the same result. A run whose last epoch did not
+    evaluate is evaluated at the end, as before; and so is a group's seed (pgrl.seeds)."""
+    import json
+
+    from pgrl.seeds import run as group_run
+    from pgrl.training import epoch
+
+    calls: list[int] = []
+    real, together = epoch.evaluate, group_run.evaluate_together
+    monkeypatch.setattr(epoch, "evaluate", lambda *a, **k: (calls.append(1), real(*a, **k))[1])
+    monkeypatch.setattr(group_run, "evaluate_together", lambda *a, **k: (calls.append(2), together(*a, **k))[1])
+    seed: object = seeds if seeds is not None else 0
+    pgrl.ppo("CartPole-v1", seed=seed, verbose=False, eval_every=512, eval_episodes=3,  # type: ignore[arg-type]
+             logger_kwargs={"output_dir": str(tmp_path / "a")}, **{**SMALL, "epochs": 4})  # fmt: skip
+    runs = [tmp_path / "a" / f"s{s}" for s in seeds] if seeds else [tmp_path / "a"]
+    for run in runs:
+        last = read_progress(run / "progress.txt")["EvalAverageEpRet"][-1]
+        assert json.loads((run / "eval.json").read_text())["mean_return"] == pytest.approx(last, rel=1e-5)  # 6 digits
+    assert calls == [1 if seeds is None else 2] * 2  # epochs 2 and 4, not a third time at the end
+    if seeds is None:
+        pgrl.ppo("CartPole-v1", seed=0, verbose=False, eval_every=512, eval_episodes=3,
+                 logger_kwargs={"output_dir": str(tmp_path / "b")}, **{**SMALL, "epochs": 3})  # fmt: skip
+        assert len(calls) == 2 + 2  # epoch 2, then the end (epoch 3 trained after it)
+
+
 def test_eval_every_from_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "cli"
     args = ["train", "ppo", "--env", "CartPole-v1", "--epochs", "2", "--steps-per-epoch", "256", "--num-envs", "4",

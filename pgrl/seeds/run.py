@@ -224,8 +224,10 @@ class SeedRuns(Run):
         for slot, k in enumerate(self.order):
             if k not in self.failed:
                 self.agents.sync(slot)
-        if finishing and self.members[0].evaluations.episodes > 0:
-            self._evaluate_together(finishing)
+        # a seed that stopped right after an evaluation (solved) keeps its result: nothing trained since
+        stale = [k for k in finishing if not self.members[k].evaluations.current(self.members[k].total_steps)]
+        if stale and self.members[0].evaluations.episodes > 0:
+            self._evaluate_together(stale)
         for k, m in enumerate(self.members):
             if k in self.failed:
                 m.envs.close()

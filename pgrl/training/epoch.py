@@ -108,24 +108,37 @@ class Evaluations:
         self.every, self.episodes, self.env, self.seed, self.max_ep_len = every, episodes, env, seed, max_ep_len
         self.ready: tuple[np.ndarray, np.ndarray] | None = None
         """The next evaluation's result when it was already run (with other seeds', :mod:`pgrl.seeds`)."""
+        self.last: tuple[int, tuple[np.ndarray, np.ndarray]] | None = None
+        """The run's env steps at the last evaluation, and its result."""
 
-    def run(self, agent: Agent) -> tuple[np.ndarray, np.ndarray]:
-        """(returns, lengths) of ``episodes`` deterministic episodes."""
+    def run(self, agent: Agent, steps: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(returns, lengths) of ``episodes`` deterministic episodes. ``steps``: the run's env steps now; at
+        the steps of the last evaluation nothing has trained since (a run that stops right after evaluating,
+        ``--until-solved``), so the same policy on the same episodes is not run again: its result is."""
         if self.ready is not None:
-            ready, self.ready = self.ready, None
-            return ready
-        return evaluate(agent, self.env, self.episodes, seed=self.seed, max_ep_len=self.max_ep_len)
+            result, self.ready = self.ready, None
+        elif steps is not None and self.current(steps):
+            return self.last[1]  # type: ignore[index]
+        else:
+            result = evaluate(agent, self.env, self.episodes, seed=self.seed, max_ep_len=self.max_ep_len)
+        if steps is not None:
+            self.last = (steps, result)
+        return result
+
+    def current(self, steps: int) -> bool:
+        """Whether the last evaluation was at ``steps`` env steps (its result stands for the agent now)."""
+        return self.last is not None and self.last[0] == steps
 
     def due(self, total_steps: int, epoch_steps: int) -> bool:
         """Whether this epoch's ``epoch_steps`` reached a multiple of ``every``."""
         every = self.every
         return bool(every) and total_steps // every > (total_steps - epoch_steps) // every
 
-    def columns(self, agent: Agent | None) -> dict[str, float]:
-        """The Eval* columns: an evaluation of ``agent``, or NaN without one."""
+    def columns(self, agent: Agent | None, steps: int | None = None) -> dict[str, float]:
+        """The Eval* columns: an evaluation of ``agent`` at the run's ``steps``, or NaN without one."""
         if agent is None:
             return {f"Eval{k}": v for k, v in episode_stats([], []).items()}
-        returns, lengths = self.run(agent)
+        returns, lengths = self.run(agent, steps)
         return {f"Eval{k}": v for k, v in episode_stats(returns.tolist(), lengths.tolist()).items()}
 
 
@@ -135,7 +148,7 @@ def final_evaluation(
     """The final deterministic evaluation: eval.json's contents (the episodes summarised, the training
     they followed; ``solved`` against the env's threshold, ``solved_at`` when a target stopped training)
     and the line that reports it."""
-    returns, lengths = evaluations.run(agent)
+    returns, lengths = evaluations.run(agent, total_steps)
     result: dict[str, Any] = {
         "episodes": len(returns),
         "mean_return": float(returns.mean()),
