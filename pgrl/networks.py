@@ -460,7 +460,7 @@ class MLPActorCritic(nn.Module):
         the weights change (the collector makes one per collection)."""
         pi, v = self.pi, self.v
         own = getattr(self.step, "__func__", None) is MLPActorCritic.step
-        if not own or pi.encoder is not None or v.encoder is not None:
+        if not own or type(v) is not MLPCritic or pi.encoder is not None or v.encoder is not None:
             return None
         head = pi.mu_net if type(pi) is MLPGaussianActor else pi.logits_net if type(pi) is MLPCategoricalActor else None
         actor = inference.numpy_layers(head) if head is not None else None

@@ -126,7 +126,16 @@ class OwnStep(MLPActorCritic):
         return super().step(obs, mask)
 
 
-@pytest.mark.parametrize("why", ["activation", "batch", "float64", "encoder", "head", "subclass", "instance"])
+class OwnCritic(torch.nn.Module):
+    def __init__(self, critic):
+        super().__init__()
+        self.v_net, self.encoder = critic.v_net, None
+
+    def forward(self, obs):
+        return 2 * self.v_net(obs).squeeze(-1)
+
+
+@pytest.mark.parametrize("why", ["activation", "batch", "float64", "encoder", "head", "subclass", "instance", "critic"])
 def test_what_the_numpy_path_leaves_to_the_modules(why):
     torch.manual_seed(0)
     space, action_space = BOX, gym.spaces.Box(-1.0, 1.0, (3,))
@@ -138,6 +147,8 @@ def test_what_the_numpy_path_leaves_to_the_modules(why):
     ac = (OwnStep if why == "subclass" else MLPActorCritic)(space, action_space, **kwargs)
     if why == "float64":
         ac.double()
+    if why == "critic":  # a critic of the user's own, though it has a v_net like pgrl's
+        ac.v = OwnCritic(ac.v)
     if why == "instance":
         ac.step = lambda obs, mask=None: MLPActorCritic.step(ac, obs, mask)  # e.g. a profiler's wrapper
     assert ac.numpy_step(inference.MAX_PRODUCT // (64 * 64) + 1 if why == "batch" else 8) is None
