@@ -40,15 +40,18 @@ def assert_same(fast, slow, exact_actions: bool) -> None:
     np.testing.assert_allclose(fast[2], slow[2], rtol=1e-5, atol=1e-5)  # log-probs
 
 
-@settings(max_examples=25, deadline=None)
-@given(
+# pgrl's MLPs of every shape the numpy path takes, on batches of one vector step's size
+NETWORKS = dict(
     batch=st.integers(1, 64),
     hidden=st.lists(st.integers(1, 48), min_size=0, max_size=3),
     activation=st.sampled_from(["tanh", "relu", "identity"]),
     discrete=st.booleans(),
-    bias=st.booleans(),
     seed=st.integers(0, 2**16),
 )
+
+
+@settings(max_examples=25, deadline=None)
+@given(**NETWORKS, bias=st.booleans())
 def test_numpy_step_matches_the_modules(batch, hidden, activation, discrete, bias, seed):
     torch.manual_seed(seed)
     action_space = gym.spaces.Discrete(4) if discrete else gym.spaces.Box(-1.0, 1.0, (3,))
@@ -156,14 +159,7 @@ def test_what_the_numpy_path_leaves_to_the_modules(why):
 
 
 @settings(max_examples=25, deadline=None)
-@given(
-    batch=st.integers(1, 64),
-    hidden=st.lists(st.integers(1, 48), min_size=0, max_size=3),
-    activation=st.sampled_from(["tanh", "relu", "identity"]),
-    discrete=st.booleans(),
-    masked=st.booleans(),
-    seed=st.integers(0, 2**16),
-)
+@given(**NETWORKS, masked=st.booleans())
 def test_numpy_mode_matches_the_modules(batch, hidden, activation, discrete, masked, seed):
     """The evaluation's deterministic action: the argmax of the (masked) logits, or the Gaussian's mean."""
     torch.manual_seed(seed)
