@@ -456,41 +456,40 @@ class MLPActorCritic(nn.Module):
         """:meth:`step` as numpy with a copy of the current weights (:mod:`pgrl.inference`), for batches of
         ``batch`` flat observations, or None where the modules must run: products over
         :data:`pgrl.inference.MAX_PRODUCT`, an image encoder, a head other than categorical or Gaussian, layers
-        other than Linear with tanh / ReLU / none, or a ``step`` of a subclass or instance's own. Valid until
-        the weights change (the collector makes one per collection)."""
-        pi, v = self.pi, self.v
-        own = getattr(self.step, "__func__", None) is MLPActorCritic.step
-        if not own or type(v) is not MLPCritic or pi.encoder is not None or v.encoder is not None:
+        other than Linear with tanh / ReLU / none, a critic of another kind, or a ``step`` of a subclass or
+        instance's own. Valid until the weights change (the collector makes one per collection)."""
+        actor = self._numpy_actor(batch)
+        if actor is None or type(self.v) is not MLPCritic or self.v.encoder is not None:
             return None
-        head = pi.mu_net if type(pi) is MLPGaussianActor else pi.logits_net if type(pi) is MLPCategoricalActor else None
-        actor = inference.numpy_layers(head) if head is not None else None
-        critic = inference.numpy_layers(v.v_net)
-        if actor is None or critic is None or not inference.small(actor + critic, batch):
+        critic = inference.numpy_layers(self.v.v_net)
+        if critic is None or not inference.small(critic, batch):
             return None
+        pi, layers = self.pi, actor[0]
         if isinstance(pi, MLPGaussianActor):
-            if pi.log_std.dtype != torch.float32:
-                return None
-            return inference.GaussianStep(actor, pi.log_std.detach().numpy().copy(), critic)
-        return inference.CategoricalStep(actor, critic, MASKED_LOGIT)
+            return inference.GaussianStep(layers, pi.log_std.detach().numpy().copy(), critic)
+        return inference.CategoricalStep(layers, critic, MASKED_LOGIT)
 
     def numpy_mode(self, batch: int) -> inference.Mode | None:
         """The deterministic action (``pi``'s mode) as numpy with a copy of the current weights, for evaluations
-        of ``batch`` flat observations; None where the modules must run (as :meth:`numpy_step`, which this
-        follows: a network whose ``step`` is its own may act otherwise too)."""
+        of ``batch`` flat observations; None where the modules must run (as for :meth:`numpy_step`: a network
+        whose ``step`` is its own may act otherwise too)."""
+        actor = self._numpy_actor(batch)
+        return inference.Mode(*actor, MASKED_LOGIT) if actor is not None else None
+
+    def _numpy_actor(self, batch: int) -> tuple[inference.Layers, bool] | None:
+        """The actor's MLP as numpy layers and whether it is categorical (else Gaussian, with a float32
+        log-std), or None where the numpy path does not serve it (see :meth:`numpy_step`)."""
         pi = self.pi
-        own = getattr(self.step, "__func__", None) is MLPActorCritic.step
-        if not own or pi.encoder is not None:
+        if getattr(self.step, "__func__", None) is not MLPActorCritic.step or pi.encoder is not None:
             return None
         if type(pi) is MLPCategoricalActor:
             net, discrete = pi.logits_net, True
-        elif type(pi) is MLPGaussianActor:
+        elif type(pi) is MLPGaussianActor and pi.log_std.dtype == torch.float32:
             net, discrete = pi.mu_net, False
         else:
             return None
         layers = inference.numpy_layers(net)
-        if layers is None or not inference.small(layers, batch):
-            return None
-        return inference.Mode(layers, discrete, MASKED_LOGIT)
+        return (layers, discrete) if layers is not None and inference.small(layers, batch) else None
 
     @torch.inference_mode()
     def act(self, obs: Any, deterministic: bool = False, mask: torch.Tensor | None = None) -> np.ndarray:
