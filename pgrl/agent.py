@@ -126,16 +126,17 @@ class Agent:
         """``act(obs, mask)`` for batches of ``batch`` raw observations from a vector env (an evaluation's):
         :meth:`act`'s actions, pgrl's own MLP run as numpy with a copy of the current weights for deterministic
         actions (:meth:`pgrl.networks.MLPActorCritic.numpy_mode`; use it while the weights stay as they are)."""
-        mode = None
-        if deterministic and self._single_box and isinstance(self.ac, MLPActorCritic):
-            mode = self.ac.numpy_mode(batch)
-        numpy_mode = mode
+        fast = (
+            self.ac.numpy_mode(batch)
+            if deterministic and self._single_box and isinstance(self.ac, MLPActorCritic)
+            else None
+        )
+        if fast is None:
+            return lambda obs, mask=None: self.act(obs, deterministic=deterministic, mask=mask)  # type: ignore[misc]
 
         def act(obs: Any, mask: Any = None) -> Any:
-            if numpy_mode is None:
-                return self.act(obs, deterministic=deterministic, mask=mask)
             x = self.obs_tensor(obs)
-            return self.to_env_action(numpy_mode(x, None if mask is None else self.mask_tensor(mask, len(x))))
+            return self.to_env_action(fast(x, None if mask is None else self.mask_tensor(mask, len(x))))
 
         return act
 

@@ -135,7 +135,10 @@ class Evaluations:
         return bool(every) and total_steps // every > (total_steps - epoch_steps) // every
 
     def columns(self, agent: Agent | None, steps: int | None = None) -> dict[str, float]:
-        """The Eval* columns: an evaluation of ``agent`` at the run's ``steps``, or NaN without one."""
+        """The Eval* columns: an evaluation of ``agent`` at the run's ``steps``, or NaN without one; none at all
+        in a run that does not evaluate during training (``every`` 0)."""
+        if not self.every:
+            return {}
         if agent is None:
             return {f"Eval{k}": v for k, v in episode_stats([], []).items()}
         returns, lengths = self.run(agent, steps)

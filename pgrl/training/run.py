@@ -285,9 +285,7 @@ class Run:
         due = self.main and self.evaluations.due(self.total_steps, self.epoch_log.steps)
         if due:
             self.progress.status(f"epoch {self.epoch + 1}: evaluating")
-        evaluation = (
-            self.evaluations.columns(self.agent if due else None, self.total_steps) if self.evaluations.every else {}
-        )
+        evaluation = self.evaluations.columns(self.agent if due else None, self.total_steps)
         row = self.epoch_log.row(self.epoch + 1, self.total_steps, stats, evaluation, now)
         columns = self.logger.columns
         if (columns is None and self.nan_guard.policy == "skip") or (columns and "SkippedUpdates" in columns):
